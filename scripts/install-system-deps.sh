@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system toolchain tinyml needs when it is missing:
+# arm-none-eabi-gcc + newlib (+ libstdc++ for TFLite Micro) and qemu-system-arm.
+set -euo pipefail
+
+packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm)
+missing=()
+command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi)
+[ -d /usr/lib/arm-none-eabi/newlib ] || [ -d /usr/lib/arm-none-eabi/lib ] || missing+=(libnewlib-arm-none-eabi)
+[ -d /usr/lib/arm-none-eabi/include/c++ ] || missing+=(libstdc++-arm-none-eabi-newlib)
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "tinyml needs these system packages, and this system has no apt-get to install them: ${missing[*]}." >&2
+  echo "Install the GNU Arm Embedded toolchain (arm-none-eabi-gcc with newlib) and qemu-system-arm with your package manager." >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "installing ${missing[*]} needs root, and sudo is not available." >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "installing system packages: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,67 @@
+"""Markers that need a tool skip with the reason when it is absent, unless
+TINYML_REQUIRE names it (CI sets toolchain,qemu): then the absence fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+if not SHARED_MODELS.is_dir():
+    SHARED_MODELS = Path(os.environ.get("TINYML_SHARED_MODELS", "../shared/models")).resolve()
+
+MLPERF_MODELS = ["ad01_int8", "kws_ref_model", "vww_96_int8", "pretrainedResnet_quant"]
+
+
+def _tflm_tree() -> str | None:
+    env = os.environ.get("TINYML_TFLM_DIR")
+    if env and Path(env).is_dir():
+        return env
+    try:
+        from tinyml.runtimes import tflm  # noqa: F401  (present once the tflm runtime lands)
+        return tflm.locate_tree(None)  # type: ignore[attr-defined]
+    except Exception:
+        return None
+
+
+def _requirements() -> dict[str, tuple[bool, str]]:
+    return {
+        "needs_toolchain": (shutil.which("arm-none-eabi-gcc") is not None and shutil.which("gcc") is not None,
+                            "arm-none-eabi-gcc or host gcc not installed (make setup installs them)"),
+        "needs_qemu": (shutil.which("qemu-system-arm") is not None,
+                       "qemu-system-arm not installed (make setup installs it)"),
+        "needs_renode": (shutil.which("renode") is not None and shutil.which("renode-test") is not None,
+                         "Renode is not installed (see README: Emulators)"),
+        "needs_tflm": (_tflm_tree() is not None,
+                       "no TFLite Micro tree (set TINYML_TFLM_DIR or run `tinyml tflm fetch`)"),
+    }
+
+
+_REQUIRE_NAMES = {"toolchain": "needs_toolchain", "qemu": "needs_qemu",
+                  "renode": "needs_renode", "tflm": "needs_tflm"}
+
+
+_STATUS: dict[str, tuple[bool, str]] | None = None
+
+
+def pytest_runtest_setup(item):
+    global _STATUS
+    if _STATUS is None:
+        _STATUS = _requirements()
+    required = {_REQUIRE_NAMES[n.strip()] for n in os.environ.get("TINYML_REQUIRE", "").split(",")
+                if n.strip() in _REQUIRE_NAMES}
+    for marker, (available, reason) in _STATUS.items():
+        if item.get_closest_marker(marker) is not None and not available:
+            if marker in required:
+                pytest.fail(f"TINYML_REQUIRE names it, but {reason}", pytrace=False)
+            pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    if not SHARED_MODELS.is_dir():
+        pytest.skip(f"the shared MLPerf Tiny models are not at {SHARED_MODELS}")
+    return SHARED_MODELS

@@ -1,0 +1,1 @@
+"""Emulators that run firmware: qemu, renode."""

@@ -1,0 +1,102 @@
+"""The host references every runtime is held to: the Python tflite-micro
+interpreter (bit-exact contract) and ai-edge-litert (LiteRT)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+# Generous: the Python TFLM interpreter needs its arena up front; we measure
+# what it actually used afterwards.
+_ARENA_HEADROOM_BYTES = 16 << 20
+
+
+def _tflm():
+    from tflite_micro.python.tflite_micro import runtime
+    return runtime
+
+
+def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """Outputs of the tflite-micro interpreter for a batch of inputs (first axis).
+
+    Single-input, single-output models; the arrays keep the model's dtypes.
+    """
+    runtime = _tflm()
+    interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+    shape = tuple(interp.get_input_details(0)["shape"])
+    outs = []
+    for sample in inputs:
+        interp.set_input(np.asarray(sample).reshape(shape), 0)
+        interp.invoke()
+        outs.append(np.array(interp.get_output(0)).reshape(-1))
+        interp.reset()
+    return np.stack(outs) if outs else np.zeros((0,), np.int8)
+
+
+def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """Outputs of the LiteRT (ai-edge-litert) interpreter, reference kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interp = Interpreter(model_path=str(model_path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    outs = []
+    for sample in inputs:
+        interp.set_tensor(inp["index"], np.asarray(sample, dtype=inp["dtype"]).reshape(inp["shape"]))
+        interp.invoke()
+        outs.append(interp.get_tensor(out["index"]).reshape(-1).copy())
+    return np.stack(outs) if outs else np.zeros((0,), out["dtype"])
+
+
+@contextlib.contextmanager
+def _captured_fd(fd: int):
+    """Capture what C++ code writes to a file descriptor (the TFLM allocation log)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), fd)
+        box: dict[str, str] = {}
+        try:
+            yield box
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode("utf-8", "replace")
+
+
+def tflm_arena_bytes(model_path: str | Path) -> int:
+    """Arena bytes the tflite-micro interpreter used for this model.
+
+    Measured on this 64-bit host: TFLM's pointer-sized bookkeeping (TfLiteTensor,
+    TfLiteEvalTensor, node and registration structs) is larger than on a 32-bit
+    Cortex-M, so this over-estimates the MCU figure by a few hundred bytes to a
+    few KB. The tensor data part is the same on both.
+    """
+    runtime = _tflm()
+    try:
+        interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+        details = interp.get_input_details(0)
+        interp.set_input(np.zeros(tuple(details["shape"]), dtype=details["dtype"]), 0)
+        interp.invoke()
+        with _captured_fd(2) as box:
+            interp.print_allocations()
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"{model_path}: the tflite-micro interpreter cannot run it ({exc}).",
+                         path=model_path) from exc
+    match = re.search(r"\[RecordingMicroAllocator\] Arena allocation total (\d+) bytes", box["text"])
+    if match is None:
+        raise ModelError(f"{model_path}: tflite-micro did not report its arena usage.",
+                         path=model_path)
+    return int(match.group(1))

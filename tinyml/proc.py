@@ -1,0 +1,83 @@
+"""The one way tinyml runs external tools: argv lists, no shell, timeouts,
+return codes checked, and the full output kept in a log file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolError
+
+
+@dataclass(frozen=True)
+class RunResult:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    log_path: Path | None
+    timed_out: bool = False
+
+
+def require_tool(name: str, install_hint: str) -> str:
+    """Return the absolute path of `name` on PATH, or raise naming the package."""
+    found = shutil.which(name)
+    if found is None:
+        raise ToolError(f"'{name}' was not found on PATH; {install_hint}.")
+    return found
+
+
+def run(argv: list[str | os.PathLike], *, cwd: str | Path | None = None,
+        timeout_s: float | None = 600, log_path: str | Path | None = None,
+        env: dict[str, str] | None = None, check: bool = True,
+        input_bytes: bytes | None = None) -> RunResult:
+    """Run argv and return its output.
+
+    With check=True a non-zero exit or a timeout raises ToolError naming the
+    command and the log file. With check=False a timeout is reported through
+    RunResult.timed_out instead, so callers (the emulator runner) can report a
+    hang with the last console lines.
+    """
+    argv = [str(a) for a in argv]
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    timed_out = False
+    try:
+        completed = subprocess.run(
+            argv, cwd=cwd, env=full_env, input=input_bytes,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout_s)
+        stdout = completed.stdout.decode("utf-8", "replace")
+        stderr = completed.stderr.decode("utf-8", "replace")
+        returncode = completed.returncode
+    except FileNotFoundError as exc:
+        raise ToolError(f"cannot run '{argv[0]}': {exc.strerror}.") from exc
+    except subprocess.TimeoutExpired as exc:
+        timed_out = True
+        stdout = (exc.stdout or b"").decode("utf-8", "replace")
+        stderr = (exc.stderr or b"").decode("utf-8", "replace")
+        returncode = -1
+
+    log = None
+    if log_path is not None:
+        log = Path(log_path)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(
+            f"$ {' '.join(argv)}\n# cwd: {cwd or os.getcwd()}\n"
+            f"# exit: {'timeout' if timed_out else returncode}\n"
+            f"--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n")
+    result = RunResult(argv, returncode, stdout, stderr, log, timed_out)
+    if check and timed_out:
+        raise ToolError(f"'{Path(argv[0]).name}' did not finish within {timeout_s:g} s.",
+                        log_path=log)
+    if check and returncode != 0:
+        tail = (stderr.strip() or stdout.strip()).splitlines()[-12:]
+        raise ToolError(
+            f"'{Path(argv[0]).name}' failed with exit code {returncode}"
+            + (f" (log: {log})" if log else "") + ".",
+            hint="\n".join(tail) if tail else None, log_path=log)
+    return result
