@@ -58,6 +58,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if debug:
+        import os
+        os.environ["TINYML_DEBUG"] = "1"
 
 
 def main(argv: list[str] | None = None) -> None:
