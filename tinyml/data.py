@@ -63,6 +63,9 @@ def spec_from_arg(arg: str, **kwargs) -> DatasetSpec:
     if arg == "digits":
         return DatasetSpec(kind="digits", **kwargs)
     path = Path(arg)
+    if not path.exists():
+        raise DatasetError(f"dataset '{arg}' is neither 'digits' nor an existing file or folder.",
+                           path=arg)
     if path.is_dir():
         return DatasetSpec(kind="images", path=str(path), **kwargs)
     suffix = path.suffix.lower()
@@ -70,9 +73,6 @@ def spec_from_arg(arg: str, **kwargs) -> DatasetSpec:
         return DatasetSpec(kind="npz", path=str(path), **kwargs)
     if suffix == ".csv":
         return DatasetSpec(kind="csv", path=str(path), **kwargs)
-    if not path.exists():
-        raise DatasetError(f"dataset '{arg}' is neither 'digits' nor an existing file or folder.",
-                           path=arg)
     raise DatasetError(f"{arg}: unknown dataset format '{suffix}' (expected .npz, .csv, "
                        "a folder with one sub-folder of images per class, or 'digits').", path=arg)
 

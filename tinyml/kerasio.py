@@ -123,6 +123,10 @@ def _layer_config(layer_cfg: dict, k) -> dict:
         raise ModelError(f"layer '{cfg.get('name')}' is a {cls_name}, which tf-keras does not have; "
                          "the model cannot be converted for pruning.")
     params = set(inspect.signature(cls.__init__).parameters) | _BASE_LAYER_KWARGS
+    # Initializers only matter for fresh weights, and the weights are copied;
+    # Keras 3 gives them options tf-keras does not know.
+    for key in [key for key in cfg if key.endswith("_initializer")]:
+        cfg.pop(key)
     dropped = {key: v for key, v in cfg.items() if key not in params}
     for key in dropped:
         cfg.pop(key)

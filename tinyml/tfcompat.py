@@ -56,6 +56,8 @@ def seed_everything(seed: int) -> None:
     """Same seed, same weights, same artifacts: seeds Python, NumPy and TF and
     makes TF ops deterministic."""
     t = tf()
+    # Fresh layer-name counters too: names end up in the saved model.
+    keras().backend.clear_session()
     keras().utils.set_random_seed(seed)
     try:
         t.config.experimental.enable_op_determinism()

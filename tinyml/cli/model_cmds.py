@@ -124,7 +124,8 @@ def prune(sparsity, schedule, fine_tune_epochs, structured, seed, build_dir, as_
     for col in ("layer", "weights", "zeros", "sparsity"):
         table.add_column(col, justify="left" if col == "layer" else "right")
     for name, v in m["layers"].items():
-        table.add_row(name, f"{v['weights']:,}", f"{v['zeros']:,}", f"{v['sparsity']:.1%}")
+        table.add_row(name, f"{v['weights']:,}", f"{v['zeros']:,}",
+                      f"{v['sparsity']:.1%}" + ("" if v["pruned"] else " (not pruned by tfmot)"))
     out = console()
     out.print(table)
     key = "accuracy" if "accuracy" in m["before"] else "reconstruction_mse"
@@ -162,7 +163,8 @@ def quantize(model_path, representative_samples, build_dir, as_json):
     fmt = (lambda v: f"{v:.2%}") if key == "accuracy" else (lambda v: f"{v:.5f}")
     table.add_row("Keras float", "", fmt(m["keras"][key]))
     table.add_row("TFLite float", f"{m['float_bytes']:,}", fmt(m["float_tflite"][key]))
-    table.add_row("TFLite int8", f"{m['int8_bytes']:,}", fmt(m["int8_tflite"][key]))
+    table.add_row("TFLite int8 (LiteRT)", f"{m['int8_bytes']:,}", fmt(m["int8_tflite"][key]))
+    table.add_row("TFLite int8 (tflite-micro)", f"{m['int8_bytes']:,}", fmt(m["int8_tflm"][key]))
     out = console()
     out.print(table)
     out.print(f"int8 model -> {result.model_path}")
