@@ -43,6 +43,7 @@ class Analysis:
     arena_note: str
     input: dict
     output: dict
+    live_bytes_per_op: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +83,27 @@ def operator_macs(model: TFLiteModel, op: Operator) -> int:
     return 0
 
 
+def live_bytes_per_op(model: TFLiteModel) -> list[int]:
+    """Activation bytes that must be resident while each operator runs: every
+    non-constant tensor from the operator that produces it (or the start, for
+    model inputs) to its last reader (or the end, for model outputs)."""
+    n = len(model.operators)
+    first: dict[int, int] = {i: 0 for i in model.inputs}
+    last: dict[int, int] = {i: n - 1 for i in model.outputs}
+    for op in model.operators:
+        for t in op.outputs:
+            first.setdefault(t, op.index)
+        for t in op.inputs:
+            if t >= 0 and not model.tensor(t).is_constant:
+                last[t] = max(last.get(t, op.index), op.index)
+    live = [0] * n
+    for t, start in first.items():
+        end = last.get(t, start)
+        for i in range(start, end + 1):
+            live[i] += model.tensor(t).nbytes
+    return live
+
+
 def analyze(model_path: Path, *, measure_arena: bool = True) -> Analysis:
     from .interpreters import tflm_arena_bytes
 
@@ -116,7 +138,8 @@ def analyze(model_path: Path, *, measure_arena: bool = True) -> Analysis:
         arena_note=("measured with the Python tflite-micro interpreter on this 64-bit host: TFLM's "
                     "pointer-sized bookkeeping is larger than on a 32-bit Cortex-M, so this over-estimates "
                     "the device arena slightly; tensor data is the same"),
-        input=_tensor_dict(model, model.inputs[0]), output=_tensor_dict(model, model.outputs[0]))
+        input=_tensor_dict(model, model.inputs[0]), output=_tensor_dict(model, model.outputs[0]),
+        live_bytes_per_op=live_bytes_per_op(model))
 
 
 def analyze_to_build(model_path: Path, build_dir: Path) -> Analysis:

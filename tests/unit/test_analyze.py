@@ -49,3 +49,13 @@ def test_arena_is_measured_and_plausible(shared_models):
     # two 25x5x64 int8 activations (8000 B each) must be alive together
     assert 16_000 < a.arena_bytes_tflm_host < 40_000
     assert "64-bit host" in a.arena_note
+
+
+def test_live_bytes_per_op_of_kws(shared_models):
+    a = analyze(shared_models / "kws_ref_model.tflite", measure_arena=False)
+    # op 0 reads the 49x10 input (490 B) and writes 25x5x64 (8000 B)
+    assert a.live_bytes_per_op[0] == 490 + 8000
+    # the depthwise/pointwise chain keeps an input and an output of 8000 B each
+    assert a.live_bytes_per_op[1:9] == [16000] * 8
+    # FULLY_CONNECTED: 64 in, 12 out
+    assert a.live_bytes_per_op[11] == 64 + 12
