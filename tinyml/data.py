@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import DatasetError
 
-DATASET_KINDS = ("digits", "npz", "csv", "images")
+DATASET_KINDS = ("digits", "npz", "csv", "images", "fashion_mnist", "gestures", "kws_espeak")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm"}
 
 
@@ -28,6 +28,7 @@ class DatasetSpec:
     label_column: str | None = None          # CSV: name or index; default: the last column
     image_size: tuple[int, int] | None = None  # images: (height, width); default 32x32
     grayscale: bool = False                  # images
+    options: dict = field(default_factory=dict)  # kind-specific (example datasets)
 
     @staticmethod
     def from_dict(d: dict) -> "DatasetSpec":
@@ -82,6 +83,11 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
         raise DatasetError(f"unknown dataset kind '{spec.kind}' (expected one of {', '.join(DATASET_KINDS)}).")
     if not 0.0 < spec.test_fraction < 1.0:
         raise DatasetError(f"test_fraction must be between 0 and 1, got {spec.test_fraction}.")
+    if spec.kind in ("fashion_mnist", "gestures", "kws_espeak"):
+        # Example datasets come with their own held-out split (the official test
+        # files, held-out subjects, held-out voices).
+        from . import example_data
+        return getattr(example_data, f"load_{spec.kind}")(spec)
     loader = {"digits": _load_digits, "npz": _load_npz, "csv": _load_csv, "images": _load_images}[spec.kind]
     x, y, names = loader(spec)
     if len(x) != len(y):
