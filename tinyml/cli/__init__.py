@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "prune": "tinyml.cli.model_cmds:prune",
     "quantize": "tinyml.cli.model_cmds:quantize",
     "analyze": "tinyml.cli.model_cmds:analyze",
+    "export": "tinyml.cli.firmware_cmds:export",
     "report": "tinyml.cli.pipeline_cmds:report",
 }
 
