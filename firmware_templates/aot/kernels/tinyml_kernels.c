@@ -23,6 +23,11 @@ TINYML_INLINE uint32_t tinyml_read_u32(const int8_t *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
+
+/* Rotate right by 8 (one ROR instruction); GCC 12's arm_acle.h lacks __ror. */
+TINYML_INLINE uint32_t tinyml_ror8(uint32_t v) {
+    return (v >> 8) | (v << 24);
+}
 #endif
 
 /* sum(a[i] * b[i]) + acc over n int8 values. */
@@ -33,7 +38,7 @@ TINYML_INLINE int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n,
         const uint32_t va = tinyml_read_u32(a + i);
         const uint32_t vb = tinyml_read_u32(b + i);
         acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16(__ror(va, 8)), __sxtb16(__ror(vb, 8)), acc);
+        acc = __smlad(__sxtb16(tinyml_ror8(va)), __sxtb16(tinyml_ror8(vb)), acc);
     }
 #else
     for (; i + 4 <= n; i += 4) {
@@ -59,13 +64,13 @@ TINYML_INLINE void tinyml_dot2_s8(const int8_t *a, const int8_t *w0, const int8_
     for (; i + 4 <= n; i += 4) {
         const uint32_t va = tinyml_read_u32(a + i);
         const uint32_t a_even = __sxtb16(va);
-        const uint32_t a_odd = __sxtb16(__ror(va, 8));
+        const uint32_t a_odd = __sxtb16(tinyml_ror8(va));
         const uint32_t v0 = tinyml_read_u32(w0 + i);
         const uint32_t v1 = tinyml_read_u32(w1 + i);
         s0 = __smlad(a_even, __sxtb16(v0), s0);
-        s0 = __smlad(a_odd, __sxtb16(__ror(v0, 8)), s0);
+        s0 = __smlad(a_odd, __sxtb16(tinyml_ror8(v0)), s0);
         s1 = __smlad(a_even, __sxtb16(v1), s1);
-        s1 = __smlad(a_odd, __sxtb16(__ror(v1, 8)), s1);
+        s1 = __smlad(a_odd, __sxtb16(tinyml_ror8(v1)), s1);
     }
 #else
     for (; i + 4 <= n; i += 4) {
