@@ -139,6 +139,48 @@ def fc_autoencoder(input_shape, num_classes=None, width=1.0):
     return k.Model(inp, out, name="fc_autoencoder")
 
 
+def fashion_cnn(input_shape, num_classes, width=1.0):
+    """Small CNN for 28x28 grey images (Fashion-MNIST): two 3x3 conv + max-pool
+    blocks and a 64-unit dense layer, about 0.1 M parameters and 1.1 M MACs."""
+    k = _keras()
+    L = k.layers
+    inp = k.Input(input_shape)
+    x = L.Conv2D(_scaled(16, width), 3, padding="same", activation="relu")(inp)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(_scaled(32, width), 3, padding="same", activation="relu")(x)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Flatten()(x)
+    x = L.Dense(_scaled(64, width), activation="relu")(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="fashion_cnn")
+
+
+def imu_cnn1d(input_shape, num_classes, width=1.0):
+    """1-D CNN over time for multi-axis sensor windows (T, 1, C).
+
+    A Conv2D with a (k, 1) kernel on a (T, 1, C) tensor is exactly a 1-D
+    convolution over T with C input channels; written that way the int8
+    model is plain CONV_2D / MAX_POOL_2D / AVERAGE_POOL_2D, where Keras
+    Conv1D adds EXPAND_DIMS and RESHAPE around every convolution. Windows
+    must be (T, 1, C): a Reshape layer inside the model would convert to
+    SHAPE / STRIDED_SLICE / PACK for the dynamic batch dimension.
+    """
+    if len(input_shape) != 3 or input_shape[1] != 1:
+        raise ValueError("expected windows of shape (T, 1, C)")
+    k = _keras()
+    L = k.layers
+    inp = k.Input(input_shape)
+    x = inp
+    for filters in (16, 32):
+        x = L.Conv2D(_scaled(filters, width), (5, 1), padding="same", activation="relu")(x)
+        x = L.MaxPooling2D((2, 1))(x)
+    x = L.Conv2D(_scaled(64, width), (5, 1), padding="same", activation="relu")(x)
+    x = L.AveragePooling2D(pool_size=(int(x.shape[1]), 1))(x)
+    x = L.Flatten()(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="imu_cnn1d")
+
+
 ZOO: dict[str, ZooEntry] = {
     "digits_cnn": ZooEntry("digits_cnn", "classification", (8, 8, 1),
                            "small CNN for 8x8 digits (scikit-learn)", digits_cnn),
@@ -150,6 +192,10 @@ ZOO: dict[str, ZooEntry] = {
                         "ResNet-8, MLPerf Tiny image classification (CIFAR-10)", resnet8),
     "fc_autoencoder": ZooEntry("fc_autoencoder", "autoencoder", (640,),
                                "fully connected autoencoder, MLPerf Tiny anomaly detection", fc_autoencoder),
+    "fashion_cnn": ZooEntry("fashion_cnn", "classification", (28, 28, 1),
+                            "small CNN for 28x28 grey images (Fashion-MNIST)", fashion_cnn),
+    "imu_cnn1d": ZooEntry("imu_cnn1d", "classification", (100, 1, 6),
+                          "1-D CNN for IMU windows (T, 1, C) (seglearn watch gestures)", imu_cnn1d),
 }
 
 DEFAULT_WIDTH = {"mobilenet_v1": 0.25}
