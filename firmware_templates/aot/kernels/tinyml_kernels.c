@@ -459,6 +459,15 @@ TINYML_INLINE int8_t tinyml_add_one(const tinyml_binary_params *p, int32_t a, in
     return (int8_t)tinyml_clamp(out, p->act_min, p->act_max);
 }
 
+TINYML_INLINE int8_t tinyml_sub_one(const tinyml_binary_params *p, int32_t a, int32_t b) {
+    const int32_t x1 = (a + p->input1_offset) * (1 << p->left_shift);
+    const int32_t x2 = (b + p->input2_offset) * (1 << p->left_shift);
+    const int32_t s1 = tinyml_requantize(x1, p->input1_multiplier, p->input1_shift);
+    const int32_t s2 = tinyml_requantize(x2, p->input2_multiplier, p->input2_shift);
+    const int32_t out = tinyml_requantize(s1 - s2, p->output_multiplier, p->output_shift) + p->output_zp;
+    return (int8_t)tinyml_clamp(out, p->act_min, p->act_max);
+}
+
 TINYML_INLINE int8_t tinyml_mul_one(const tinyml_binary_params *p, int32_t a, int32_t b) {
     const int32_t prod = (a + p->input1_offset) * (b + p->input2_offset);
     const int32_t out = tinyml_requantize(prod, p->output_multiplier, p->output_shift) + p->output_zp;
@@ -496,41 +505,55 @@ void tinyml_add_s8(const tinyml_binary_params *p, const int8_t *input1, const in
     TINYML_BINARY_LOOP(tinyml_add_one);
 }
 
+void tinyml_sub_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
+                   int8_t *output) {
+    TINYML_BINARY_LOOP(tinyml_sub_one);
+}
+
 void tinyml_mul_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output) {
     TINYML_BINARY_LOOP(tinyml_mul_one);
 }
 
-/* ------------------------------------------------------------------ MEAN */
+/* ------------------------------------------------------------------ MEAN / REDUCE_MAX */
+
+/* Walk the kept indices (outer) and the reduced indices (inner) of a 4-D
+ * tensor; one output per kept index, in row-major order. */
+#define TINYML_REDUCE_LOOP(INIT, STEP, FINISH)                                               \
+    do {                                                                                    \
+        int32_t stride[4], keep[4], red[4];                                                 \
+        int32_t o0, o1, o2, o3, r0, r1, r2, r3, k;                                          \
+        stride[3] = 1;                                                                      \
+        for (k = 2; k >= 0; --k) stride[k] = stride[k + 1] * p->shape[k + 1];               \
+        for (k = 0; k < 4; ++k) {                                                           \
+            keep[k] = p->reduce[k] ? 1 : p->shape[k];                                       \
+            red[k] = p->reduce[k] ? p->shape[k] : 1;                                        \
+        }                                                                                   \
+        for (o0 = 0; o0 < keep[0]; ++o0)                                                    \
+        for (o1 = 0; o1 < keep[1]; ++o1)                                                    \
+        for (o2 = 0; o2 < keep[2]; ++o2)                                                    \
+        for (o3 = 0; o3 < keep[3]; ++o3) {                                                  \
+            const int8_t *base = input + o0 * stride[0] + o1 * stride[1] + o2 * stride[2] + o3; \
+            int32_t acc = (INIT);                                                           \
+            for (r0 = 0; r0 < red[0]; ++r0)                                                 \
+            for (r1 = 0; r1 < red[1]; ++r1)                                                 \
+            for (r2 = 0; r2 < red[2]; ++r2)                                                 \
+            for (r3 = 0; r3 < red[3]; ++r3) {                                               \
+                const int32_t v = base[r0 * stride[0] + r1 * stride[1] + r2 * stride[2] + r3]; \
+                STEP;                                                                       \
+            }                                                                               \
+            *output++ = (int8_t)(FINISH);                                                   \
+        }                                                                                   \
+    } while (0)
 
 void tinyml_mean_s8(const tinyml_mean_params *p, const int8_t *input, int8_t *output) {
-    int32_t stride[4];
-    int32_t keep[4], red[4];
-    int32_t o0, o1, o2, o3, r0, r1, r2, r3, k;
-    stride[3] = 1;
-    for (k = 2; k >= 0; --k) {
-        stride[k] = stride[k + 1] * p->shape[k + 1];
-    }
-    for (k = 0; k < 4; ++k) {
-        keep[k] = p->reduce[k] ? 1 : p->shape[k];
-        red[k] = p->reduce[k] ? p->shape[k] : 1;
-    }
-    for (o0 = 0; o0 < keep[0]; ++o0)
-    for (o1 = 0; o1 < keep[1]; ++o1)
-    for (o2 = 0; o2 < keep[2]; ++o2)
-    for (o3 = 0; o3 < keep[3]; ++o3) {
-        const int8_t *base = input + o0 * stride[0] + o1 * stride[1] + o2 * stride[2] + o3;
-        int32_t sum = 0;
-        int32_t v;
-        for (r0 = 0; r0 < red[0]; ++r0)
-        for (r1 = 0; r1 < red[1]; ++r1)
-        for (r2 = 0; r2 < red[2]; ++r2)
-        for (r3 = 0; r3 < red[3]; ++r3) {
-            sum += base[r0 * stride[0] + r1 * stride[1] + r2 * stride[2] + r3];
-        }
-        v = tinyml_requantize(sum - p->input_zp * p->count, p->multiplier, p->shift) + p->output_zp;
-        *output++ = (int8_t)tinyml_clamp(v, -128, 127);
-    }
+    TINYML_REDUCE_LOOP(0, acc += v,
+                       tinyml_clamp(tinyml_requantize(acc - p->input_zp * p->count, p->multiplier,
+                                                      p->shift) + p->output_zp, -128, 127));
+}
+
+void tinyml_reduce_max_s8(const tinyml_mean_params *p, const int8_t *input, int8_t *output) {
+    TINYML_REDUCE_LOOP(-128, acc = v > acc ? v : acc, acc);
 }
 
 /* ------------------------------------------------------------------ PAD */

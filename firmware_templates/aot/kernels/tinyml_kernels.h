@@ -176,9 +176,12 @@ void tinyml_max_pool_s8(const tinyml_pool_params *p, const int8_t *input, int8_t
 void tinyml_softmax_s8(const tinyml_softmax_params *p, const int8_t *input, int8_t *output);
 void tinyml_add_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output);
+void tinyml_sub_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
 void tinyml_mul_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output);
 void tinyml_mean_s8(const tinyml_mean_params *p, const int8_t *input, int8_t *output);
+void tinyml_reduce_max_s8(const tinyml_mean_params *p, const int8_t *input, int8_t *output);
 void tinyml_pad_s8(const tinyml_pad_params *p, const int8_t *input, int8_t *output);
 
 /* out[i] = table[in[i] + 128]; output may be the input (in place). */

@@ -342,37 +342,42 @@ def _binary(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     common = dict(size=out.num_elements, broadcast=int(bc), shape=shape or [1, 1, 1, out.num_elements],
                   stride1=st1 or [0, 0, 0, 1], stride2=st2 or [0, 0, 0, 1],
                   input1_offset=-z1, input2_offset=-z2)
-    if op.opcode == "ADD":
-        ap = quant.add_params(s1, s2, so)
+    if op.opcode in ("ADD", "SUB"):
+        ap = quant.add_params(s1, s2, so) if op.opcode == "ADD" else quant.sub_params(s1, s2, so)
         params = _fields(**common, left_shift=ap["left_shift"],
                          input1_multiplier=ap["input1_multiplier"], input1_shift=ap["input1_shift"],
                          input2_multiplier=ap["input2_multiplier"], input2_shift=ap["input2_shift"],
                          output_multiplier=ap["output_multiplier"], output_shift=ap["output_shift"],
                          output_zp=zo, act_min=lo, act_max=hi)
-        kernel = "tinyml_add_s8"
     else:
         m, s = quant.mul_params(s1, s2, so)
         params = _fields(**common, left_shift=0, input1_multiplier=0, input1_shift=0,
                          input2_multiplier=0, input2_shift=0, output_multiplier=m, output_shift=s,
                          output_zp=zo, act_min=lo, act_max=hi)
-        kernel = "tinyml_mul_s8"
-    summary = (f"{op.opcode} {list(in1.shape)} {'+' if op.opcode == 'ADD' else '*'} {list(in2.shape)}"
+    kernel = {"ADD": "tinyml_add_s8", "SUB": "tinyml_sub_s8", "MUL": "tinyml_mul_s8"}[op.opcode]
+    sign = {"ADD": "+", "SUB": "-", "MUL": "*"}[op.opcode]
+    summary = (f"{op.opcode} {list(in1.shape)} {sign} {list(in2.shape)}"
                f"{' (broadcast)' if bc else ''}{_act_note(op)}")
-    for t in (in1, in2):
+    consts, args = [], ["&params"]
+    for k, t in enumerate((in1, in2), start=1):
         if t.data is not None:
-            raise _Unsupported(f"its input tensor {t.index} is a constant (only activations are supported)")
+            consts.append(ConstArray(f"{p}_input{k}", "int8_t", t.data.reshape(-1).tolist()))
+            args.append(f"{p}_input{k}")
+        else:
+            args.append(f"in:{t.index}")
+    args.append(f"out:{out.index}")
     in_place = None
     if not bc:
         for t in (in1, in2):
-            if t.num_elements == out.num_elements:
+            if t.data is None and t.num_elements == out.num_elements:
                 in_place = t.index
                 break
     return Lowered(op.index, op.opcode, summary,
-                   [Call(kernel, ["&params", f"in:{in1.index}", f"in:{in2.index}", f"out:{out.index}"],
-                         "tinyml_binary_params", params)], [], in_place_of=in_place)
+                   [Call(kernel, args, "tinyml_binary_params", params)], consts, in_place_of=in_place)
 
 
-def _mean(model: TFLiteModel, op: Operator, p: str) -> Lowered:
+def _reduce(model: TFLiteModel, op: Operator, p: str) -> Lowered:
+    """MEAN and REDUCE_MAX over any axes of an up-to-4-D tensor."""
     inp, out = model.tensor(op.inputs[0]), model.tensor(op.outputs[0])
     _need_int8(inp, out)
     axes = _const(model, op.inputs[1], "axis").reshape(-1).tolist()
@@ -387,12 +392,19 @@ def _mean(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     count = int(np.prod([shape[k] for k in range(4) if reduce[k]])) if axes else 1
     in_scale, in_zp = _q(inp)
     out_scale, out_zp = _q(out)
-    mult, shift = quant.mean_params(in_scale, out_scale, count)
+    if op.opcode == "MEAN":
+        mult, shift = quant.mean_params(in_scale, out_scale, count)
+        kernel = "tinyml_mean_s8"
+    else:
+        if (np.float32(in_scale), in_zp) != (np.float32(out_scale), out_zp):
+            raise _Unsupported("its input and output quantization differ")
+        mult, shift = 0, 0
+        kernel = "tinyml_reduce_max_s8"
     params = _fields(shape=shape, reduce=reduce, count=count, input_zp=in_zp, output_zp=out_zp,
                      multiplier=mult, shift=shift)
-    summary = f"MEAN over axes {axes} of {list(inp.shape)}"
+    summary = f"{op.opcode} over axes {axes} of {list(inp.shape)}"
     return Lowered(op.index, op.opcode, summary,
-                   [Call("tinyml_mean_s8", ["&params", f"in:{inp.index}", f"out:{out.index}"],
+                   [Call(kernel, ["&params", f"in:{inp.index}", f"out:{out.index}"],
                          "tinyml_mean_params", params)], [])
 
 
@@ -525,8 +537,10 @@ LOWERINGS: dict[str, Callable[[TFLiteModel, Operator, str], Lowered]] = {
     "MAX_POOL_2D": _pool,
     "SOFTMAX": _softmax,
     "ADD": _binary,
+    "SUB": _binary,
     "MUL": _binary,
-    "MEAN": _mean,
+    "MEAN": _reduce,
+    "REDUCE_MAX": _reduce,
     "PAD": _pad,
     "PADV2": _pad,
     "CONCATENATION": _concatenation,

@@ -193,6 +193,19 @@ def add_params(scale1: float, scale2: float, scale_out: float) -> dict[str, int]
             "output_multiplier": mo, "output_shift": sho}
 
 
+def sub_params(scale1: float, scale2: float, scale_out: float) -> dict[str, int]:
+    """SUB (int8): like ADD, but TFLite Micro divides the scales in float32."""
+    left_shift = 20
+    s1, s2, so = f32(scale1), f32(scale2), f32(scale_out)
+    twice_max = f32(2) * max(s1, s2)
+    m1, sh1 = quantize_multiplier(float(s1 / twice_max))
+    m2, sh2 = quantize_multiplier(float(s2 / twice_max))
+    mo, sho = quantize_multiplier(float(twice_max / (f32(1 << left_shift) * so)))
+    return {"left_shift": left_shift, "input1_multiplier": m1, "input1_shift": sh1,
+            "input2_multiplier": m2, "input2_shift": sh2,
+            "output_multiplier": mo, "output_shift": sho}
+
+
 def mul_params(scale1: float, scale2: float, scale_out: float) -> tuple[int, int]:
     real = float(f32(scale1)) * float(f32(scale2)) / float(f32(scale_out))
     return quantize_multiplier(real)
