@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "quantize": "tinyml.cli.model_cmds:quantize",
     "analyze": "tinyml.cli.model_cmds:analyze",
     "export": "tinyml.cli.firmware_cmds:export",
+    "verify": "tinyml.cli.verify_cmd:verify",
     "report": "tinyml.cli.pipeline_cmds:report",
 }
 
