@@ -1,0 +1,51 @@
+"""Tiny int8 models made with TensorFlow for the firmware tests (seconds to convert)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def make_tiny_cnn(path: Path, seed: int = 0) -> Path:
+    """8x8x1 -> CONV_2D(4, 3x3, relu) -> MAX_POOL_2D -> DEPTHWISE_CONV_2D -> FULLY_CONNECTED(10) -> SOFTMAX, int8."""
+    from tinyml.tfcompat import tf
+
+    t = tf()
+    t.keras.utils.set_random_seed(seed)
+    keras = t.keras
+    model = keras.Sequential([
+        keras.layers.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.DepthwiseConv2D(3, padding="valid", activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+        keras.layers.Softmax(),
+    ])
+    rng = np.random.default_rng(seed)
+    rep = rng.normal(size=(32, 8, 8, 1)).astype(np.float32)
+
+    def gen():
+        for sample in rep:
+            yield [sample[None]]
+
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = t.int8
+    conv.inference_output_type = t.int8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(conv.convert())
+    return path
+
+
+def write_heldout(path: Path, count: int, seed: int = 1) -> Path:
+    """A held-out split in the shape the train stage writes (x float32, y int64)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 10, size=count).astype(np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y)
+    return path

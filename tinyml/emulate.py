@@ -1,0 +1,188 @@
+"""`tinyml emulate`: run the model's firmware on an emulated board and prove it.
+
+Renders and builds the emulator variant of the board's firmware (its own QEMU
+machine, or the same-core stand-in its board file names), bakes N held-out
+samples into it (seeded random inputs when there is no dataset), runs it under
+a timeout, parses the harness lines and compares every output with the host
+int8 model (the tflite-micro Python interpreter, bit for bit).
+
+The record it writes, emulate/<board>-<emulator>.json, has the same shape for
+QEMU, Renode and a real board's serial port (tinyml monitor uses
+build_record() too).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .artifacts import write_json
+from .errors import ConfigError, EmulatorError, ModelError
+from .harness import HarnessResult, parse_lines, require_complete
+
+HOST_REFERENCE = "tflite-micro Python interpreter (tinyml.interpreters.run_tflm)"
+
+
+@dataclass
+class EmulateResult:
+    record: dict
+    path: Path
+    harness: HarnessResult
+    project_dir: Path
+
+
+def host_outputs(model_path: Path, inputs: np.ndarray) -> np.ndarray:
+    """The reference int8 outputs, one row per input (flattened)."""
+    from .interpreters import run_tflm
+    from .tflite_model import load_model
+
+    shape = tuple(int(d) for d in load_model(model_path).input_tensors[0].shape)
+    batch = np.asarray(inputs, np.int8).reshape((len(inputs), *shape[1:]) if shape else (len(inputs),))
+    out = run_tflm(model_path, batch)
+    return np.asarray(out, np.int8).reshape(len(inputs), -1)
+
+
+def latency_note(unit: str) -> str:
+    if unit == "instructions":
+        return ("instructions / clock_hz, assuming 1 instruction per cycle: an estimate; a real Cortex-M4 "
+                "takes about 1.2-1.6 cycles per instruction (instructions counted by QEMU -icount, not cycles)")
+    return "cycles / clock_hz"
+
+
+def _is_classifier(output_len: int, input_len: int, labels) -> bool:
+    return labels is not None and output_len > 1 and output_len != input_len
+
+
+def build_record(*, harness: HarnessResult, board: str, emulator: str, machine: str | None, stand_in: bool,
+                 runtime: str, model_path: Path, model_sha256: str, inputs: np.ndarray,
+                 labels: np.ndarray | None, host: np.ndarray, clock_hz: int, size: dict | None,
+                 extra: dict | None = None) -> dict:
+    """The emulate JSON record (shape in DESIGN.md / the harness protocol notes)."""
+    n = len(inputs)
+    if len(harness.samples) != n:
+        raise EmulatorError(f"the firmware reported {len(harness.samples)} samples, {n} were baked in.")
+    in_len = int(np.asarray(inputs).reshape(n, -1).shape[1])
+    classify = _is_classifier(host.shape[1], in_len, labels)
+    samples = []
+    matching, max_diff = 0, 0
+    device_hits = host_hits = 0
+    for i, s in enumerate(harness.samples):
+        dev = np.frombuffer(s.output, dtype=np.int8)
+        ref = host[i]
+        if dev.shape != ref.shape:
+            raise EmulatorError(f"sample {i}: the firmware printed {dev.size} output bytes, the model has "
+                                f"{ref.size}; the firmware was built for another model.")
+        diff = int(np.max(np.abs(dev.astype(np.int16) - ref.astype(np.int16)))) if dev.size else 0
+        agree = diff == 0
+        matching += agree
+        max_diff = max(max_diff, diff)
+        label = int(labels[i]) if labels is not None else None
+        predicted = int(np.argmax(dev))
+        if classify:
+            device_hits += predicted == label
+            host_hits += int(np.argmax(ref)) == label
+        samples.append({"index": i, "ticks": s.ticks, "output": dev.tolist(), "host_output": ref.tolist(),
+                        "agree": agree, "label": label, "predicted": predicted})
+    ticks = [s.ticks for s in harness.samples]
+    unit = harness.clock_unit or "ticks"
+    median = statistics.median(ticks) if ticks else None
+    record = {
+        "board": board, "emulator": emulator, "machine": machine, "stand_in": bool(stand_in),
+        "runtime": runtime, "model": str(model_path), "model_sha256": model_sha256,
+        "clock_unit": unit, "run_id": harness.run_id, "host_reference": HOST_REFERENCE,
+        "samples": samples,
+        "agreement": {"matching": matching, "total": n, "ratio": matching / n if n else None,
+                      "max_abs_diff": max_diff},
+        "accuracy": {"device": device_hits / n if classify else None,
+                     "host_int8": host_hits / n if classify else None},
+        "latency": {
+            "unit": unit, "min": min(ticks) if ticks else None, "median": median,
+            "max": max(ticks) if ticks else None,
+            "estimated_ms_at_clock": (median / clock_hz * 1e3) if median is not None and clock_hz else None,
+            "clock_hz": clock_hz, "note": latency_note(unit),
+        },
+        "arena_bytes": harness.arena_bytes,
+        "stack_bytes_used": int(harness.extras["stack"]) if harness.extras.get("stack", "").isdigit() else None,
+        "size": size or {},
+        "layers": [{"sample": l.sample, "op_index": l.op_index, "opcode": l.opcode, "ticks": l.ticks}
+                   for l in harness.layers],
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float = 300) -> tuple[HarnessResult, object]:
+    """Run a built emulator-variant project; returns the parsed, complete harness result."""
+    from .emulators.base import RunRequest, get_runner
+    from .firmware import FirmwareProject
+
+    project = FirmwareProject.load(project_dir)
+    if project.variant != "emulator" or project.machine is None:
+        raise ConfigError(f"{project_dir} is a {project.variant} build; emulate runs the emulator variant.")
+    runner = get_runner(emulator)
+    runner.require()
+    elf = project_dir / "build" / "firmware.elf"
+    if not elf.is_file():
+        raise ConfigError(f"{elf} does not exist; build the project first (tinyml build).", path=elf)
+    request = RunRequest(elf=elf.resolve(), machine=project.machine, work_dir=project_dir.resolve(),
+                         timeout_s=timeout_s, console=project.console, serial_index=project.serial_index,
+                         icount_shift=project.icount_shift)
+    output = runner.run(request)
+    where = f"{project.board} on {emulator} {project.machine}"
+    harness = parse_lines(output.lines, expected_run_id=project.run_id)
+    if output.timed_out:
+        where += f" (killed after the {timeout_s:g} s timeout)"
+    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
+    if output.returncode not in (0, None):
+        raise EmulatorError(f"{where}: {emulator} exited with status {output.returncode} after TINYML END.",
+                            hint="\n".join(output.lines[-12:]), log_path=output.log_path)
+    return harness, output
+
+
+def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None = None, samples: int = 10,
+            emulator: str = "qemu", runtime: str = "aot", timeout_s: float = 300, per_layer: bool = False,
+            opt: str = "-Os", seed: int = 0, dataset: str | Path | None = None, console: str | None = None,
+            jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None) -> EmulateResult:
+    from .build import build_project
+    from .emulators.base import get_runner
+    from .firmware import _load_board, default_samples, project_dir_for, render_firmware
+
+    say = notify or (lambda _m: None)
+    build_dir = Path(build_dir)
+    if timeout_s <= 0:
+        raise ConfigError(f"--timeout-s must be positive, got {timeout_s:g}.")
+    get_runner(emulator).require()          # checked when the run is planned
+    explicit = model is not None
+    model_path = Path(model) if explicit else build_dir / "quantize" / "model.tflite"
+    if not model_path.is_file():
+        raise ModelError(f"{model_path} does not exist; run `tinyml quantize -B {build_dir}` first, "
+                         "or name a .tflite model.", path=model_path)
+    board = _load_board(board_name, boards_dirs)
+    sample_set = default_samples(build_dir, model_path, samples, seed, Path(dataset) if dataset else None,
+                                 explicit)
+    project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", emulator)
+    say(f"rendering the {emulator} variant of {board.name} ({runtime}, {sample_set.count} samples)")
+    project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="emulator",
+                              samples=sample_set, per_layer=per_layer, opt=opt, emulator=emulator,
+                              boards_dirs=boards_dirs, console=console)
+    say(f"building {project_dir.name} for {project.target_board} ({' '.join(project.core_flags)} {opt})")
+    built = build_project(project_dir, opt=opt, jobs=jobs)
+    say(f"running on {emulator} -M {project.machine}"
+        + (f" (stand-in for {board.name})" if project.stand_in else ""))
+    harness, _ = run_project(project_dir, emulator=emulator, timeout_s=timeout_s)
+    host = host_outputs(model_path, sample_set.inputs)
+    record = build_record(
+        harness=harness, board=board.name, emulator=emulator, machine=project.machine,
+        stand_in=project.stand_in, runtime=runtime, model_path=model_path, model_sha256=project.model_sha256,
+        inputs=sample_set.inputs, labels=sample_set.labels, host=host, clock_hz=int(board.clock_hz),
+        size=built.size,
+        extra={"target_board": project.target_board, "samples_origin": sample_set.origin,
+               "console": project.console, "icount_shift": project.icount_shift,
+               "firmware": str(project_dir)})
+    path = write_json(build_dir / "emulate" / f"{board.name}-{emulator}.json", record)
+    return EmulateResult(record, path, harness, project_dir)
