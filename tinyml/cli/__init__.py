@@ -24,6 +24,10 @@ COMMANDS: dict[str, str] = {
     "quantize": "tinyml.cli.model_cmds:quantize",
     "analyze": "tinyml.cli.model_cmds:analyze",
     "export": "tinyml.cli.firmware_cmds:export",
+    "firmware": "tinyml.cli.firmware_cmds:firmware",
+    "build": "tinyml.cli.firmware_cmds:build",
+    "emulate": "tinyml.cli.firmware_cmds:emulate",
+    "bench": "tinyml.cli.firmware_cmds:bench",
     "verify": "tinyml.cli.verify_cmd:verify",
     "report": "tinyml.cli.pipeline_cmds:report",
 }

@@ -46,3 +46,264 @@ def export(model, out_dir, name, force, as_json):
         return
     console().print(f"{model} ({result.size_bytes:,} bytes) -> {result.header}, {result.source} "
                     f"as `{result.identifier}[]`", markup=False)
+
+
+def _board_option(func):
+    return click.option("--board", required=True,
+                        help="Board name (boards/<name>.yaml, see `tinyml boards list`) or path to a board file.")(func)
+
+
+def _opt_option(func):
+    return click.option("--opt", type=click.Choice(["-Os", "-O2", "-O3"]), default="-Os", show_default=True,
+                        help="gcc optimization: -Os for size, -O2 for speed.")(func)
+
+
+def _samples_options(func):
+    func = click.option("--samples", type=int, default=10, show_default=True,
+                        help="How many inputs to bake into the firmware (held-out samples when the build "
+                             "directory has them, else seeded random inputs).")(func)
+    func = click.option("--dataset", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="An .npz with x (float inputs) and y (labels) to take the samples from.")(func)
+    func = click.option("--seed", type=int, default=0, show_default=True,
+                        help="Seed of the random inputs used when there is no dataset.")(func)
+    return func
+
+
+@click.command("firmware")
+@_board_option
+@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True,
+              help="aot: C generated ahead of time by tinyml; tflm: TensorFlow Lite Micro.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="int8 .tflite (default: <build-dir>/quantize/model.tflite).")
+@click.option("--emulator-variant", "emulator_variant", is_flag=True,
+              help="Render the QEMU variant (the board's machine or its stand-in, instruction clock) "
+                   "instead of the firmware for the board itself.")
+@click.option("--per-layer", is_flag=True, help="Print a per-operator profile (TINYML LAYER lines).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Project folder (default: <build-dir>/firmware/<board>-<runtime>/).")
+@_samples_options
+@_opt_option
+@_boards_dir_option
+@build_dir_option
+@json_option
+def firmware(board, runtime, model, emulator_variant, per_layer, out_dir, samples, dataset, seed, opt,
+             boards_dirs, build_dir, as_json):
+    """Render a self-contained firmware project (Makefile, linker script, startup, harness, model).
+
+    The project builds with plain `make` (arm-none-eabi-gcc) outside the tool too.
+
+    \b
+    Example:
+      tinyml firmware --board stm32f4-discovery --runtime aot -B build/digits
+      make -C build/digits/firmware/stm32f4-discovery-aot
+    """
+    from ..firmware import firmware as run_firmware
+
+    project = run_firmware(build_dir, board, runtime=runtime, model=model,
+                           variant="emulator" if emulator_variant else "device", samples=samples, seed=seed,
+                           dataset=dataset, per_layer=per_layer, opt=opt, boards_dirs=list(boards_dirs) or None,
+                           out_dir=out_dir)
+    if as_json:
+        emit_json({"project": str(project.dir), **project.to_dict()})
+        return
+    where = f" on QEMU {project.machine}" + (f" (stand-in {project.target_board})" if project.stand_in else "") \
+        if project.variant == "emulator" else ""
+    console().print(
+        f"rendered {project.runtime} firmware for {project.board}{where} -> {project.dir}\n"
+        f"  console {project.console}, clock in {project.clock_unit}, {project.sample_count} samples baked in, "
+        f"arena {project.arena_bytes:,} bytes, run id {project.run_id}\n"
+        f"  build it: tinyml build --board {project.board} -B {build_dir}   (or: make -C {project.dir})",
+        markup=False)
+
+
+@click.command("build")
+@_board_option
+@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True)
+@click.option("--emulator-variant", "emulator_variant", is_flag=True, help="Build the QEMU variant instead.")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
+@_opt_option
+@_boards_dir_option
+@build_dir_option
+@json_option
+def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, as_json):
+    """Cross-compile the firmware: firmware.elf/.bin/.hex, the map and size.json.
+
+    Renders the project first when `tinyml firmware` has not. size.json splits
+    flash and RAM into model, runtime (kernel library) and application.
+
+    \b
+    Example:
+      tinyml build --board nucleo-h743zi -B build/digits
+      tinyml build --board mps2-an386 --opt -O2 --json -B build/digits
+    """
+    from ..build import build as run_build
+
+    result = run_build(build_dir, board, runtime=runtime, variant="emulator" if emulator_variant else "device",
+                       opt=opt, jobs=jobs, boards_dirs=list(boards_dirs) or None,
+                       notify=_notify(as_json, "build"))
+    if as_json:
+        emit_json({"elf": result.elf, "bin": result.bin, "hex": result.hex, "map": result.map,
+                   "size_json": result.size_path, "size": result.size})
+        return
+    from rich.table import Table
+
+    s = result.size
+    table = Table(title=f"{result.project.board} {result.project.runtime} firmware ({s['opt']})")
+    table.add_column("")
+    table.add_column("bytes", justify="right")
+    for key in ("text", "rodata", "data", "bss", "stack_bytes", "heap_bytes"):
+        table.add_row(key.replace("_bytes", ""), f"{s[key]:,}")
+    table.add_row("flash (text+rodata+data)", f"{s['flash_bytes']:,}")
+    table.add_row("RAM (data+bss+heap+stack)", f"{s['ram_bytes']:,}")
+    for cat in ("model", "runtime", "application"):
+        table.add_row(f"flash: {cat}", f"{s['split'][cat]:,}")
+    table.add_row("arena (in bss)", f"{s['arena_bytes']:,}")
+    out = console()
+    out.print(table)
+    out.print(f"-> {result.elf} (.bin, .hex), {result.size_path}", markup=False)
+
+
+@click.command("emulate")
+@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_board_option
+@click.option("--emulator", type=click.Choice(["qemu"]), default="qemu", show_default=True)
+@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True)
+@click.option("--timeout-s", type=float, default=300.0, show_default=True,
+              help="Kill the emulator after this many seconds (a hang is an error with the last console lines).")
+@click.option("--per-layer", is_flag=True, help="Also measure every operator (TINYML LAYER lines).")
+@click.option("--console", "console_kind", default=None,
+              help="Print on this console of the emulated board instead of its default, e.g. "
+                   "stm32-usart on netduinoplus2 or cmsdk-uart on mps2-an386 (board file alt_consoles).")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
+@_samples_options
+@_opt_option
+@_boards_dir_option
+@build_dir_option
+@json_option
+def emulate(model, board, emulator, runtime, timeout_s, per_layer, console_kind, jobs, samples, dataset, seed,
+            opt, boards_dirs, build_dir, as_json):
+    """Build the board's emulator firmware, run it in QEMU and compare with the host int8 model.
+
+    Reports bit-exact agreement with the tflite-micro interpreter, device vs
+    host int8 accuracy, instructions per inference (QEMU -icount: guest
+    instructions, not cycles) and the latency they suggest at the board's
+    clock. Writes <build-dir>/emulate/<board>-qemu.json.
+
+    \b
+    Example:
+      tinyml emulate --board mps2-an386 --samples 50 -B build/digits
+      tinyml emulate kws_ref_model.tflite --board nucleo-h743zi --samples 3
+    """
+    from ..emulate import emulate as run_emulate
+
+    result = run_emulate(build_dir, board, model=model, samples=samples, emulator=emulator, runtime=runtime,
+                         timeout_s=timeout_s, per_layer=per_layer, opt=opt, seed=seed, dataset=dataset,
+                         console=console_kind, jobs=jobs, boards_dirs=list(boards_dirs) or None,
+                         notify=_notify(as_json, "emulate"))
+    if as_json:
+        emit_json(result.record)
+        return
+    print_emulate(result.record, result.path)
+
+
+def print_emulate(record: dict, path: Path) -> None:
+    from rich.table import Table
+
+    machine = record.get("machine")
+    where = f"{record['emulator']} {machine}" + (f", stand-in {record.get('target_board')}"
+                                                 if record.get("stand_in") else "")
+    table = Table(title=f"{record['board']} ({where}), runtime {record['runtime']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    ag = record["agreement"]
+    table.add_row("bit-exact agreement with host int8", f"{ag['matching']}/{ag['total']} "
+                  f"({ag['ratio']:.0%}, max |diff| {ag['max_abs_diff']})")
+    acc = record["accuracy"]
+    if acc["device"] is not None:
+        table.add_row("accuracy: device / host int8", f"{acc['device']:.2%} / {acc['host_int8']:.2%}")
+    else:
+        table.add_row("accuracy", "n/a (no labels: agreement only)")
+    lat = record["latency"]
+    unit = lat["unit"]
+    table.add_row(f"{unit} per inference min / median / max",
+                  f"{lat['min']:,} / {lat['median']:,} / {lat['max']:,}")
+    if lat.get("estimated_ms_at_clock") is not None:
+        table.add_row(f"estimated latency at {lat['clock_hz'] / 1e6:g} MHz",
+                      f"{lat['estimated_ms_at_clock']:.3f} ms")
+    if record.get("arena_bytes") is not None:
+        table.add_row("arena bytes", f"{record['arena_bytes']:,}")
+    if record.get("stack_bytes_used") is not None:
+        table.add_row("stack high-water bytes", f"{record['stack_bytes_used']:,}")
+    size = record.get("size") or {}
+    if size:
+        table.add_row("flash / RAM bytes (ELF)", f"{size['flash_bytes']:,} / {size['ram_bytes']:,}")
+    out = console()
+    out.print(table)
+    out.print(f"latency: {lat['note']}.", markup=False)
+    out.print(f"-> {path}", markup=False)
+
+
+@click.command("bench")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_board_option
+@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["aot", "tflm"]), default=("aot",),
+              show_default=True, help="Runtime(s) to compare (repeatable).")
+@click.option("--samples", type=int, default=4, show_default=True,
+              help="Inputs per model: the BENCHMARKS.md pattern, then seeded random ones.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--timeout-s", type=float, default=600.0, show_default=True)
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
+@_opt_option
+@_boards_dir_option
+@build_dir_option
+@json_option
+def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_dirs, build_dir, as_json):
+    """Instructions per inference, flash, RAM, arena and agreement: a row per model and runtime.
+
+    Runs on the board's QEMU machine (or its same-core stand-in) with QEMU's
+    deterministic -icount clock, so two runs print the same numbers. Input 0 is
+    BENCHMARKS.md's pattern (byte i = (i*37+11) & 0xFF), so the counts compare
+    with the TFLM figures there.
+
+    \b
+    Example:
+      tinyml bench ../shared/models/*.tflite --board mps2-an386 --runtime aot
+    """
+    from ..bench import bench as run_bench
+    from ..errors import ConfigError
+
+    result = run_bench(list(models), board, runtimes=list(runtimes), build_dir=build_dir, samples=samples,
+                       seed=seed, timeout_s=timeout_s, opt=opt, jobs=jobs,
+                       boards_dirs=list(boards_dirs) or None, notify=_notify(as_json, "bench"))
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        print_bench(result)
+    bad = [r for r in result.rows if r["status"] != "ok"]
+    if bad:
+        raise ConfigError("; ".join(f"{r['model']} / {r['runtime']}: {r['reason']}" for r in bad) + ".")
+
+
+def print_bench(result) -> None:
+    from rich.table import Table
+
+    ok = [r for r in result.rows if r["status"] == "ok"]
+    unit = ok[0]["clock_unit"] if ok else "instructions"
+    where = f"QEMU {result.machine}" + (" (stand-in)" if result.stand_in else "") if result.machine else "QEMU"
+    table = Table(title=f"tinyml bench on {result.board} ({where}), {unit} per inference")
+    for col, justify in (("model", "left"), ("runtime", "left"), (f"{unit} (pattern input)", "right"),
+                         ("flash bytes", "right"), ("runtime code", "right"), ("RAM bytes", "right"),
+                         ("arena bytes", "right"), ("agreement", "right")):
+        table.add_column(col, justify=justify)
+    for r in result.rows:
+        if r["status"] != "ok":
+            table.add_row(r["model"], r["runtime"], f"[red]{r['status']}[/red]: {r['reason']}", "", "", "", "", "")
+            continue
+        ag = r["agreement"]
+        table.add_row(r["model"], r["runtime"], f"{r['per_inference']:,}", f"{r['flash_bytes']:,}",
+                      f"{r['runtime_flash_bytes']:,}", f"{r['ram_bytes']:,}", f"{r['arena_bytes']:,}",
+                      f"{ag['matching']}/{ag['total']}")
+    out = console()
+    out.print(table)
+    out.print(f"{unit}: counted by QEMU -icount (deterministic); not cycles. flash includes the baked samples. "
+              f"-> {result.path}", markup=False)
