@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = [pytest.mark.needs_toolchain, pytest.mark.slow]
 
-SAMPLES = 24
+SAMPLES = 100
 
 
 def _layers():

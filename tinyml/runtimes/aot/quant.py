@@ -148,12 +148,14 @@ def conv_per_channel_multipliers(input_scale: float, filter_scales: np.ndarray,
 
 def fc_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float,
                    channels: int) -> tuple[list[int], list[int]]:
-    """FULLY_CONNECTED: per-channel like conv; per-tensor multiplies the scales in float32."""
-    if filter_scales.size > 1:
-        return conv_per_channel_multipliers(input_scale, filter_scales, output_scale, channels)
-    product = f32(input_scale) * f32(filter_scales[0])  # float * float in C++
-    m, s = quantize_multiplier(float(product) / float(f32(output_scale)))
-    return [m] * channels, [s] * channels
+    """FULLY_CONNECTED: double(input) * double(filter) / double(output), as for conv.
+
+    Older TFLite Micro sources multiply per-tensor scales in float32 first;
+    the tflite-micro interpreter we are held to (pip tflite-micro) uses the
+    double product, which differs in the last bits of the multiplier and so,
+    rarely, in an output byte (ad01_int8 finds it).
+    """
+    return conv_per_channel_multipliers(input_scale, filter_scales, output_scale, channels)
 
 
 def quantize_value_f32(value: float, scale: float, zero_point: int) -> int:
