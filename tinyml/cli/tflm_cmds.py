@@ -1,0 +1,136 @@
+"""`tinyml tflm`: get a TensorFlow Lite Micro tree and see which one is used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import console, emit_json, json_option
+
+
+def tflm_dir_option(func):
+    """--tflm-dir for every command that may use TFLM."""
+    return click.option(
+        "--tflm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="TFLite Micro tree to use (default: $TINYML_TFLM_DIR, else the one "
+             "`tinyml tflm fetch` put in the cache).")(func)
+
+
+@click.group("tflm")
+def tflm() -> None:
+    """TensorFlow Lite Micro: fetch the pinned sources, show which tree is used.
+
+    \b
+    The tflm runtime needs a TFLM source tree. It is found at --tflm-dir, else
+    $TINYML_TFLM_DIR, else in the cache ($TINYML_CACHE_DIR or ~/.cache/tinyml)
+    where `tinyml tflm fetch` puts it.
+
+    \b
+    Example:
+      tinyml tflm fetch
+      tinyml tflm info
+    """
+
+
+@tflm.command("fetch")
+@click.option("--ref", default=None,
+              help="tflite-micro commit (default: the one tinyml pins and verifies).")
+@click.option("--from", "from_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Assemble from local git clones (checkouts or bare) of tflite-micro, flatbuffers, "
+                   "gemmlowp, ruy, CMSIS_6 and CMSIS-NN instead of downloading; repeat per clone.")
+@click.option("--force", is_flag=True, help="Assemble again even if the cache has the tree.")
+@click.option("--allow-unverified", is_flag=True,
+              help="Accept a --ref tinyml has no manifest for (its own scripts name the dependencies; "
+                   "the tree is recorded as unverified).")
+@json_option
+def fetch(ref, from_dirs, force, allow_unverified, as_json):
+    """Download (or assemble from local clones) a verified TFLM source tree into the cache.
+
+    \b
+    tflite-micro and the dependency commits TFLM pins for it (flatbuffers,
+    gemmlowp, ruy, CMSIS_6 core headers, CMSIS-NN) are fetched as archives
+    over HTTPS, or exported from local git clones with --from; the assembled
+    tree must match tinyml's SHA-256 manifest file for file before it is
+    moved into the cache. Nothing is left behind when anything fails.
+
+    \b
+    Examples:
+      tinyml tflm fetch
+      tinyml tflm fetch --from ~/src/tflite-micro --from ~/src/flatbuffers --from ~/src/gemmlowp \\
+                        --from ~/src/ruy --from ~/src/CMSIS_6 --from ~/src/CMSIS-NN
+    """
+    from ..progress import cli_progress
+    from ..runtimes.tflm.fetch import fetch as do_fetch
+
+    with cli_progress(enabled=not as_json) as sink:
+        result = do_fetch(ref=ref, from_dirs=list(from_dirs) or None, force=force,
+                          allow_unverified=allow_unverified, progress=sink)
+    record = {"tree": result.tree, "ref": result.ref, "method": result.method,
+              "verified": result.verified, "file_count": result.file_count,
+              "tree_bytes": result.tree_bytes, "manifest_sha256": result.manifest_sha256,
+              "seconds": round(result.seconds, 2)}
+    if as_json:
+        emit_json(record)
+        return
+    how = {"download": "downloaded", "git": "assembled from local git clones",
+           "cached": "already in the cache"}[result.method]
+    check = "matches tinyml's pinned manifest" if result.verified else "UNVERIFIED (no pinned manifest)"
+    console().print(f"TFLM {result.ref[:12]} {how}: {result.tree}\n"
+                    f"{result.file_count} files, {result.tree_bytes / 1e6:.1f} MB; {check} "
+                    f"(sha256 {result.manifest_sha256[:16]}...)", markup=False)
+
+
+@tflm.command("info")
+@click.option("--tflm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Look at this tree instead of the one found by default.")
+@click.option("--verify", is_flag=True,
+              help="Hash every file again and compare with the tree's manifest.")
+@json_option
+def info(tflm_dir, verify, as_json):
+    """Which TFLM tree is used, where it came from, and the cached libraries.
+
+    \b
+    Example:
+      tinyml tflm info
+      TINYML_TFLM_DIR=~/tflm-tree tinyml tflm info --json
+    """
+    from ..runtimes.tflm import require_tree
+    from ..runtimes.tflm.info import tree_info
+
+    tree = require_tree(tflm_dir)
+    record = tree_info(tree, verify=verify)
+    if as_json:
+        emit_json(record)
+        return
+    from rich.table import Table
+
+    prov = record["provenance"] or {}
+    out = console()
+    out.print(f"TFLM tree: {record['root']}  (found via {record['origin']})", markup=False)
+    if prov:
+        check = "verified against tinyml's pinned manifest" if prov.get("verified") else "unverified"
+        out.print(f"ref {prov.get('ref')}, {prov.get('method')}, {prov.get('file_count')} files, "
+                  f"{prov.get('tree_bytes', 0) / 1e6:.1f} MB, {check}; manifest sha256 "
+                  f"{prov.get('manifest_sha256')}", markup=False)
+        for s in prov.get("sources", []):
+            tag = f" ({s['tag']})" if s.get("tag") else ""
+            out.print(f"  {s['name']:<12} {s['repo']:<24} {s['commit']}{tag}\n"
+                      f"  {'':<12} from {s.get('git_dir') or s.get('url')}", markup=False)
+    else:
+        out.print("not assembled by tinyml (no tinyml-tflm.json): provenance unknown", markup=False)
+    if record.get("verify") is not None:
+        v = record["verify"]
+        out.print(("manifest check: OK, every file matches" if v["ok"] else
+                   f"manifest check: {len(v['problems'])} difference(s), first: {v['problems'][0]}"),
+                  markup=False)
+    libs = record["libraries"]
+    table = Table(title=f"cached libraries ({record['libraries_dir']})")
+    for col, j in (("key", "left"), ("tree", "left"), ("kernels", "left"), ("core flags", "left"),
+                   ("opt", "left"), ("objects", "right"), ("bytes", "right"), ("build s", "right")):
+        table.add_column(col, justify=j, no_wrap=True)
+    for lib in libs:
+        table.add_row(lib["key"], lib["tree_ref"], lib["kernels"], " ".join(lib["core_flags"]),
+                      lib["opt"], str(lib["object_count"]), f"{lib['library_bytes']:,}",
+                      f"{lib['build_seconds']:.0f}")
+    out.print(table if libs else "no cached TFLM libraries yet (the first tflm firmware build makes one)")

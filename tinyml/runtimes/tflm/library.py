@@ -1,0 +1,364 @@
+"""The TFLM static library: one per (tree content, compiler, core flags,
+optimization, kernel set), built once with concurrent arm-none-eabi-gcc
+processes and cached under <cache>/tflm/lib/<key>/.
+
+Flags follow TFLM's Makefile for TARGET=cortex_m_generic with gcc
+(BUILD_TYPE=release_with_logs by default, `release` adds
+TF_LITE_STRIP_ERROR_STRINGS): core at -Os, kernels and CMSIS-NN at -O2,
+-ffunction-sections/-fdata-sections, no RTTI, exceptions or thread-safe
+statics, C++17/C17. With kernels="cmsis_nn" the files of
+kernels/cmsis_nn/ replace the reference kernels of the same name
+(OPTIMIZED_KERNEL_DIR=cmsis_nn) and CMSIS-NN's Source/*.c are added.
+
+Not in the library: TFLM's micro_time.cc (the firmware supplies
+tflite::GetCurrentTimeTicks() from the board's cycle counter, so the
+per-operator profile is in the same unit as the harness) and the
+signal-processing ops (see tree.py).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ... import proc
+from ...artifacts import atomic_dir, sha256_file, write_json
+from ...errors import ConfigError, ToolError
+from ...progress import NullProgress, ProgressSink
+from .fetch import tflm_cache_dir
+from .tree import MICRO, TFLMTree, is_kernel_source
+
+LIBRARY_NAME = "libtflm.a"
+BUILD_RECORD = "build.json"
+KERNEL_SETS = ("cmsis_nn", "reference")
+_FORMAT = 1  # bump when the way the library is built changes
+_TOOLCHAIN_HINT = "install gcc-arm-none-eabi and libstdc++-arm-none-eabi-newlib (make setup)"
+
+_WARNINGS = ["-Wsign-compare", "-Wdouble-promotion", "-Wunused-variable", "-Wunused-function",
+             "-Wswitch", "-Wvla", "-Wall", "-Wextra", "-Wmissing-field-initializers",
+             "-Wstrict-aliasing", "-Wno-unused-parameter", "-Wno-type-limits"]
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    core_flags: tuple[str, ...]          # -mcpu/-mthumb/-mfloat-abi/-mfpu of the board's core
+    kernels: str = "cmsis_nn"            # or "reference"
+    core_opt: str = "-Os"                # TFLM's CORE_OPTIMIZATION_LEVEL
+    kernel_opt: str = "-O2"              # TFLM's KERNEL_OPTIMIZATION_LEVEL (also CMSIS-NN)
+    strip_error_strings: bool = False    # TFLM's BUILD_TYPE=release
+
+    def __post_init__(self) -> None:
+        if self.kernels not in KERNEL_SETS:
+            raise ConfigError(f"unknown TFLM kernel set {self.kernels!r}; choose one of "
+                              f"{', '.join(KERNEL_SETS)}.")
+        for opt in (self.core_opt, self.kernel_opt):
+            if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os", "-Oz", "-Og"):
+                raise ConfigError(f"unsupported optimization flag {opt!r} for the TFLM library.")
+
+    def defines(self) -> list[str]:
+        """Preprocessor flags the application must share with the library."""
+        out = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG",
+               "-DKERNELS_OPTIMIZED_FOR_SPEED", "-DNDEBUG"]
+        if self.kernels == "cmsis_nn":
+            out += ["-DCMSIS_NN", "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0"]
+        if self.strip_error_strings:
+            out.append("-DTF_LITE_STRIP_ERROR_STRINGS")
+        return out
+
+    def common_flags(self) -> list[str]:
+        return [*self.core_flags, "-mlittle-endian", "-funsigned-char", "-fomit-frame-pointer",
+                "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-ffunction-sections",
+                "-fdata-sections", "-fmessage-length=0", *self.defines()]
+
+    def cxxflags(self) -> list[str]:
+        return ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
+                "-Wnon-virtual-dtor", "-Wno-unused-private-field", *self.common_flags()]
+
+    def cflags(self) -> list[str]:
+        return ["-std=c17", "-Wimplicit-function-declaration", *self.common_flags()]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str      # relative to the tree root
+    group: str     # "core" | "kernel" | "third_party_kernel"
+
+
+@dataclass
+class TFLMLibrary:
+    path: Path                 # the .a
+    key: str
+    config: LibraryConfig
+    tree: TFLMTree
+    reused: bool
+    build_seconds: float       # of the build that made it (0 when unknown)
+    object_count: int
+    include_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def record(self) -> Path:
+        return self.path.parent / BUILD_RECORD
+
+    def app_cxxflags(self) -> list[str]:
+        """Flags for the application's C++ that includes TFLM headers."""
+        return ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
+                *self.config.defines()]
+
+
+# --- sources ------------------------------------------------------------------------------
+
+def _cc(tree_root: Path, sub: str, suffixes=(".cc",)) -> list[str]:
+    d = tree_root / sub
+    if not d.is_dir():
+        return []
+    return sorted(p.relative_to(tree_root).as_posix() for p in d.iterdir()
+                  if p.is_file() and p.name.endswith(suffixes))
+
+
+def library_sources(tree: TFLMTree, kernels: str) -> list[SourceFile]:
+    """The files TFLM's Makefile compiles into libtensorflow-microlite.a for
+    cortex_m_generic (+ cmsis_nn), minus micro_time.cc and signal/."""
+    root = tree.root
+    core = []
+    for sub in (MICRO, f"{MICRO}/arena_allocator", f"{MICRO}/memory_planner", f"{MICRO}/tflite_bridge"):
+        core += [f for f in _cc(root, sub) if not f.endswith("_test.cc")]
+    target_dir = root / MICRO / "cortex_m_generic"
+    core = [f"{MICRO}/cortex_m_generic/{Path(f).name}"
+            if f.startswith(f"{MICRO}/") and f.count("/") == 3 and (target_dir / Path(f).name).is_file()
+            else f for f in core]
+    core = [f for f in core if Path(f).name != "micro_time.cc"]
+    for dirpath, dirnames, filenames in os.walk(root / "tensorflow"):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        if rel_dir in (MICRO, "tensorflow/lite/experimental"):
+            dirnames[:] = []
+            continue
+        dirnames.sort()
+        for fn in sorted(filenames):
+            rel = f"{rel_dir}/{fn}"
+            if fn.endswith((".cc", ".c")) and rel != "tensorflow/lite/array.cc":
+                core.append(rel)
+    kernel_files = [f for f in _cc(root, f"{MICRO}/kernels") if is_kernel_source(f)]
+    opt_dir = root / MICRO / "kernels" / "cmsis_nn"
+    if kernels == "cmsis_nn":
+        if not opt_dir.is_dir():
+            raise ConfigError(f"{tree.root} has no {MICRO}/kernels/cmsis_nn; use the reference "
+                              "kernels or a tree with CMSIS-NN.")
+        kernel_files = [f"{MICRO}/kernels/cmsis_nn/{Path(f).name}"
+                        if (opt_dir / Path(f).name).is_file() else f for f in kernel_files]
+    out = [SourceFile(f, "core") for f in core] + [SourceFile(f, "kernel") for f in kernel_files]
+    if kernels == "cmsis_nn":
+        nn = tree.third_party / "cmsis_nn" / "Source"
+        if not nn.is_dir():
+            raise ConfigError(f"{tree.root} has no CMSIS-NN sources (third_party/cmsis_nn/Source).")
+        for p in sorted(nn.rglob("*.c")):
+            if p.name.endswith(("_f16.c", "_f32.c")) or p.name == "arm_nntables_flt.c":
+                continue
+            out.append(SourceFile(os.path.relpath(p, root), "third_party_kernel"))
+    for sf in out:
+        if not (root / sf.path).is_file():
+            raise ConfigError(f"{tree.root}: {sf.path} is missing (the TFLM tree is incomplete).")
+    return out
+
+
+def _header_dirs(tree: TFLMTree) -> list[Path]:
+    tp = tree.third_party
+    return [tree.root / "tensorflow", tree.root / "signal", tp / "flatbuffers" / "include",
+            tp / "gemmlowp" / "fixedpoint", tp / "gemmlowp" / "internal", tp / "ruy" / "ruy",
+            tp / "cmsis" / "CMSIS" / "Core" / "Include", tp / "cmsis_nn" / "Include"]
+
+
+def tree_digest(tree: TFLMTree, sources: list[SourceFile]) -> str:
+    """SHA-256 over the compiled sources and every header they can include."""
+    h = hashlib.sha256()
+    files = {tree.root / s.path for s in sources}
+    for d in _header_dirs(tree):
+        if d.is_dir():
+            files.update(p for p in d.rglob("*.h") if p.is_file())
+    for p in sorted(files):
+        h.update(os.path.relpath(p, tree.root).encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def compiler_identity(cc: str) -> str:
+    res = proc.run([cc, "--version"], timeout_s=30)
+    return res.stdout.splitlines()[0].strip() if res.stdout else cc
+
+
+def library_key(tree: TFLMTree, config: LibraryConfig, sources: list[SourceFile], compiler: str) -> tuple[str, dict]:
+    inputs = {
+        "format": _FORMAT,
+        "tree_sha256": tree_digest(tree, sources),
+        "tflm_ref": tree.ref,
+        "compiler": compiler,
+        "config": {"core_flags": list(config.core_flags), "kernels": config.kernels,
+                   "core_opt": config.core_opt, "kernel_opt": config.kernel_opt,
+                   "strip_error_strings": config.strip_error_strings},
+        "cxxflags": config.cxxflags(),
+        "cflags": config.cflags(),
+        "sources": [s.path for s in sources],
+    }
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+    return key, inputs
+
+
+# --- build --------------------------------------------------------------------------------
+
+def libraries_dir() -> Path:
+    return tflm_cache_dir() / "lib"
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _existing(out_dir: Path, key: str) -> dict | None:
+    lib, rec = out_dir / LIBRARY_NAME, out_dir / BUILD_RECORD
+    if not (lib.is_file() and rec.is_file()):
+        return None
+    try:
+        record = json.loads(rec.read_text())
+    except json.JSONDecodeError:
+        return None
+    if record.get("key") != key or record.get("library_sha256") != sha256_file(lib):
+        return None
+    return record
+
+
+def build_library(tree: TFLMTree, config: LibraryConfig, *, jobs: int | None = None,
+                  progress: ProgressSink | None = None, force: bool = False) -> TFLMLibrary:
+    """Return the cached library for this configuration, building it if needed."""
+    progress = progress or NullProgress()
+    cc = proc.require_tool("arm-none-eabi-gcc", _TOOLCHAIN_HINT)
+    cxx = proc.require_tool("arm-none-eabi-g++", _TOOLCHAIN_HINT)
+    ar = proc.require_tool("arm-none-eabi-ar", _TOOLCHAIN_HINT)
+    sources = library_sources(tree, config.kernels)
+    key, inputs = library_key(tree, config, sources, compiler_identity(cc))
+    out_dir = libraries_dir() / key
+    include_dirs = tree.include_dirs()
+
+    def result(record: dict, reused: bool) -> TFLMLibrary:
+        return TFLMLibrary(path=out_dir / LIBRARY_NAME, key=key, config=config, tree=tree,
+                           reused=reused, build_seconds=float(record.get("build_seconds", 0.0)),
+                           object_count=int(record.get("object_count", 0)), include_dirs=include_dirs)
+
+    with _lock(libraries_dir() / f".{key}.lock"):
+        record = None if force else _existing(out_dir, key)
+        if record is not None:
+            return result(record, True)
+        for stale in libraries_dir().glob(f".{key}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build of this key
+        started = time.monotonic()
+        # Relative to the tree (the compiler runs there): __FILE__ in TFLM's
+        # headers then names no directory of this machine.
+        includes = [f"-I{os.path.relpath(d, tree.root)}" for d in include_dirs]
+        with atomic_dir(out_dir) as tmp:
+            objs = tmp / "obj"
+            objs.mkdir()
+            commands = []
+            seen: set[str] = set()
+            for sf in sources:
+                obj_name = sf.path.replace("/", "_").replace("..", "_")
+                obj_name = obj_name.rsplit(".", 1)[0] + ".o"
+                if obj_name in seen:
+                    raise ConfigError(f"two TFLM sources map to the object {obj_name}.")
+                seen.add(obj_name)
+                opt = config.core_opt if sf.group == "core" else config.kernel_opt
+                if sf.path.endswith(".c"):
+                    argv = [cc, *config.cflags(), *_WARNINGS, opt]
+                else:
+                    argv = [cxx, *config.cxxflags(), *_WARNINGS, opt]
+                # Relative source paths keep __FILE__ (in TFLM's error messages)
+                # free of this machine's directories: same tree, same library bytes.
+                argv += [*includes, "-c", sf.path, "-o", str(objs / obj_name)]
+                commands.append((sf, argv, objs / obj_name))
+            progress.start(f"building TFLM ({config.kernels} kernels, {len(commands)} files)",
+                           len(commands))
+            _compile_all(commands, tree.root, tmp / "logs", jobs or os.cpu_count() or 1, progress)
+            lib = tmp / LIBRARY_NAME
+            obj_files = [str(o) for _, _, o in commands]
+            # D: deterministic (zero timestamps/uids), s: symbol index.
+            proc.run([ar, "rcsD", str(lib), *obj_files], timeout_s=300,
+                     log_path=tmp / "logs" / "ar.log")
+            shutil.rmtree(objs)
+            shutil.rmtree(tmp / "logs", ignore_errors=True)
+            record = {
+                "key": key,
+                "inputs": inputs,
+                "tree": str(tree.root),
+                "object_count": len(commands),
+                "build_seconds": round(time.monotonic() - started, 2),
+                "library_sha256": sha256_file(lib),
+                "library_bytes": lib.stat().st_size,
+            }
+            write_json(tmp / BUILD_RECORD, record)
+        return result(record, False)
+
+
+def _compile_all(commands, cwd: Path, log_dir: Path, jobs: int, progress: ProgressSink) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(item):
+        sf, argv, obj = item
+        log = log_dir / (obj.stem + ".log")
+        res = proc.run(argv, cwd=cwd, timeout_s=900, log_path=log, check=False)
+        return sf, res
+
+    failed = None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(one, c) for c in commands]
+        for fut in concurrent.futures.as_completed(futures):
+            sf, res = fut.result()
+            if res.returncode != 0 or res.timed_out:
+                failed = (sf, res)
+                for f in futures:
+                    f.cancel()
+                break
+            progress.advance(1, Path(sf.path).name)
+    if failed is not None:
+        sf, res = failed
+        keep = libraries_dir() / "failed" / (Path(sf.path).name + ".log")
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(res.log_path, keep)
+        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-12:]
+        raise ToolError(f"compiling TFLM's {sf.path} failed (log: {keep}).",
+                        hint="\n".join(tail) or None, log_path=keep)
+
+
+def cached_libraries() -> list[dict]:
+    """Records of every library in the cache (newest first)."""
+    out = []
+    root = libraries_dir()
+    if not root.is_dir():
+        return out
+    for d in root.iterdir():
+        rec = d / BUILD_RECORD
+        if d.is_dir() and rec.is_file():
+            try:
+                data = json.loads(rec.read_text())
+            except json.JSONDecodeError:
+                continue
+            data["path"] = str(d / LIBRARY_NAME)
+            data["mtime"] = (d / LIBRARY_NAME).stat().st_mtime if (d / LIBRARY_NAME).exists() else 0
+            out.append(data)
+    out.sort(key=lambda r: r["mtime"], reverse=True)
+    return out
+
+
+__all__ = ["LibraryConfig", "TFLMLibrary", "build_library", "library_sources", "cached_libraries",
+           "libraries_dir", "KERNEL_SETS"]
