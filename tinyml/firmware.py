@@ -199,6 +199,7 @@ class FamilyTemplate:
     family: str                 # folder under firmware_templates/boards/
     template: str               # path relative to firmware_templates/
     data: dict                  # the rest of family.yaml
+    configs: dict | None = None  # clock inits: core clock (Hz) -> template values
 
 
 def _families() -> tuple[dict[str, FamilyTemplate], dict[str, FamilyTemplate]]:
@@ -218,8 +219,11 @@ def _families() -> tuple[dict[str, FamilyTemplate], dict[str, FamilyTemplate]]:
                 raise ConfigError(f"{manifest}: console kind {kind!r} is also provided by "
                                   f"{consoles[kind].family}/family.yaml.", path=manifest)
             consoles[kind] = FamilyTemplate(family, f"boards/{family}/{template}", rest)
-        for name, template in (data.get("clock_inits") or {}).items():
-            inits[name] = FamilyTemplate(family, f"boards/{family}/{template}", rest)
+        for name, entry in (data.get("clock_inits") or {}).items():
+            if isinstance(entry, str):
+                entry = {"template": entry}
+            configs = {int(k): dict(v or {}) for k, v in (entry.get("configs") or {}).items()} or None
+            inits[name] = FamilyTemplate(family, f"boards/{family}/{entry['template']}", rest, configs)
     return consoles, inits
 
 
@@ -439,6 +443,7 @@ class FirmwareProject:
     runtime_sources: list[str]
     board_clock_hz: int
     per_layer: bool
+    notes: list[str] = field(default_factory=list)
 
     @property
     def manifest_path(self) -> Path:
@@ -528,7 +533,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
         console_src = None
     elif console_kind in families:
         fam = families[console_kind]
-        console_src = render(fam.template, **target_ctx, **_console_context(target, console_cfg, fam, where))
+        console_src = None  # rendered once the clock init is known (the UART clock depends on it)
     else:
         raise BoardError(f"{where}: console.kind {console_kind!r} has no driver in firmware_templates/boards "
                          f"(available: {', '.join(console_kinds())}).")
@@ -538,12 +543,28 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
     # wait loop on an unimplemented RCC would never end)
     init_name = str(_board_field(target, "clock_init", "none") or "none")
     init_src = None
+    notes: list[str] = []
     if variant == "device" and init_name != "none":
-        if init_name not in inits:
-            raise BoardError(f"{where}: clock_init {init_name!r} has no template in firmware_templates/boards "
-                             f"(available: {', '.join(sorted(inits)) or 'none'}).")
-        init_src = render(inits[init_name].template, **target_ctx, family=inits[init_name].data)
+        init = inits.get(init_name)
+        config = None if init is None else (init.configs or {}).get(int(target.clock_hz), None if init.configs else {})
+        if init is None or config is None:
+            why = (f"has no template in firmware_templates/boards" if init is None
+                   else f"has no configuration for clock_hz {target.clock_hz}")
+            notes.append(f"clock_init {init_name!r} {why}: the firmware runs at the reset clock, the UART baud "
+                         "rate is computed for it, and cycle counts stay cycles (latency at clock_hz is an "
+                         "estimate of the intended clock)")
+        else:
+            init_src = render(init.template, **target_ctx, family=init.data, **config)
+    boot = _board_field(target, "boot_stage")
+    if variant == "device" and boot is not None:
+        raise BoardError(f"{where}: the board needs the boot stage {_board_field(boot, 'name')!r} in front of "
+                         "the image, which tinyml cannot build yet; run it with `tinyml emulate` on its stand-in.")
 
+    if console_kind != "semihosting":
+        fam = families[console_kind]
+        init_ran = init_src is not None or init_name == "none"
+        console_src = render(fam.template, **target_ctx,
+                             **_console_context(target, console_cfg, fam, where, init_ran=init_ran))
     ram = target.memory.ram
     flash = target.memory.flash
     linker = render("common/linker.ld.j2", **target_ctx,
@@ -599,7 +620,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
             input_bytes=model_part.input_bytes, output_bytes=model_part.output_bytes,
             operators=model_part.operators, model_sources=model_part.model_sources,
             runtime_sources=model_part.runtime_sources, board_clock_hz=int(board.clock_hz),
-            per_layer=per_layer)
+            per_layer=per_layer, notes=notes)
         (tmp / MANIFEST).write_text(to_json(project.to_dict()))
     return project
 
@@ -614,7 +635,7 @@ def _emulator_target(board, emulator: str, boards_dirs):
     return machine, target, bool(stand_in)
 
 
-def _console_context(board, console: dict, fam: FamilyTemplate, where: str) -> dict:
+def _console_context(board, console: dict, fam: FamilyTemplate, where: str, *, init_ran: bool) -> dict:
     """Family facts a console template needs, looked up from its family.yaml data."""
     for key in ("base", "baud"):
         if console.get(key) is None:
@@ -641,13 +662,18 @@ def _console_context(board, console: dict, fam: FamilyTemplate, where: str) -> d
         ctx["baud_register"] = table[console["baud"]]
     if "uart_numbers" in data:
         ctx["uart_number"] = {int(k): int(v) for k, v in data["uart_numbers"].items()}.get(console["base"])
+    # console.clock_hz describes the UART clock once the board's clock init has run.
     no_init = str(_board_field(board, "clock_init", "none") or "none") == "none"
-    if console.get("clock_hz"):
+    if console.get("clock_hz") and init_ran:
         ctx["pclk_hz"], ctx["pclk_basis"] = int(console["clock_hz"]), "console clock_hz of the board file"
-    elif series is not None and "reset_pclk_hz" in series and no_init:
-        ctx["pclk_hz"], ctx["pclk_basis"] = int(series["reset_pclk_hz"]), "the reset clock, no clock init"
+    elif series is not None and "reset_pclk_hz" in series and (no_init or not init_ran):
+        ctx["pclk_hz"], ctx["pclk_basis"] = int(series["reset_pclk_hz"]), "the reset clock, no clock init ran"
     else:
         ctx["pclk_hz"], ctx["pclk_basis"] = int(board.clock_hz), "the core clock"
+    if series is not None:
+        ctx["vddio2"] = ctx["tx_pin"] is not None and ctx["tx_pin"]["port"] in (series.get("vddio2_ports") or [])
+    else:
+        ctx["vddio2"] = False
     if ctx["tx_pin"] is not None and series is not None and console.get("gpio_af") is None:
         raise BoardError(f"{where}: console.tx_pin needs console.gpio_af (the pin's alternate function).")
     return ctx

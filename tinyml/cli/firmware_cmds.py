@@ -108,6 +108,8 @@ def firmware(board, runtime, model, emulator_variant, per_layer, out_dir, sample
         return
     where = f" on QEMU {project.machine}" + (f" (stand-in {project.target_board})" if project.stand_in else "") \
         if project.variant == "emulator" else ""
+    for note in project.notes:
+        err_console().print(f"note: {note}", markup=False)
     console().print(
         f"rendered {project.runtime} firmware for {project.board}{where} -> {project.dir}\n"
         f"  console {project.console}, clock in {project.clock_unit}, {project.sample_count} samples baked in, "
@@ -210,8 +212,7 @@ def print_emulate(record: dict, path: Path) -> None:
     from rich.table import Table
 
     machine = record.get("machine")
-    where = f"{record['emulator']} {machine}" + (f", stand-in {record.get('target_board')}"
-                                                 if record.get("stand_in") else "")
+    where = f"{record['emulator']} {machine}" + (" as a same-core stand-in" if record.get("stand_in") else "")
     table = Table(title=f"{record['board']} ({where}), runtime {record['runtime']}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -281,7 +282,9 @@ def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_d
         print_bench(result)
     bad = [r for r in result.rows if r["status"] != "ok"]
     if bad:
-        raise ConfigError("; ".join(f"{r['model']} / {r['runtime']}: {r['reason']}" for r in bad) + ".")
+        reasons = dict.fromkeys(f"{r['runtime']}: {r['reason']}" for r in bad)
+        raise ConfigError(f"{len(bad)} of {len(result.rows)} benchmark rows did not run ("
+                          + "; ".join(reasons) + ").")
 
 
 def print_bench(result) -> None:
@@ -290,14 +293,14 @@ def print_bench(result) -> None:
     ok = [r for r in result.rows if r["status"] == "ok"]
     unit = ok[0]["clock_unit"] if ok else "instructions"
     where = f"QEMU {result.machine}" + (" (stand-in)" if result.stand_in else "") if result.machine else "QEMU"
-    table = Table(title=f"tinyml bench on {result.board} ({where}), {unit} per inference")
-    for col, justify in (("model", "left"), ("runtime", "left"), (f"{unit} (pattern input)", "right"),
-                         ("flash bytes", "right"), ("runtime code", "right"), ("RAM bytes", "right"),
-                         ("arena bytes", "right"), ("agreement", "right")):
-        table.add_column(col, justify=justify)
+    table = Table(title=f"tinyml bench on {result.board} ({where})")
+    for col, justify in (("model", "left"), ("runtime", "left"), (unit, "right"), ("flash B", "right"),
+                         ("runtime B", "right"), ("RAM B", "right"), ("arena B", "right"), ("agree", "right")):
+        table.add_column(col, justify=justify, no_wrap=justify == "right" or col == "runtime",
+                         overflow="fold", min_width=14 if col == "model" else None)
     for r in result.rows:
         if r["status"] != "ok":
-            table.add_row(r["model"], r["runtime"], f"[red]{r['status']}[/red]: {r['reason']}", "", "", "", "", "")
+            table.add_row(r["model"], r["runtime"], r["status"], "", "", "", "", "")
             continue
         ag = r["agreement"]
         table.add_row(r["model"], r["runtime"], f"{r['per_inference']:,}", f"{r['flash_bytes']:,}",
@@ -305,5 +308,9 @@ def print_bench(result) -> None:
                       f"{ag['matching']}/{ag['total']}")
     out = console()
     out.print(table)
-    out.print(f"{unit}: counted by QEMU -icount (deterministic); not cycles. flash includes the baked samples. "
-              f"-> {result.path}", markup=False)
+    out.print(f"{unit} per inference on the BENCHMARKS.md pattern input, counted by QEMU -icount "
+              "(deterministic; not cycles). flash B includes the baked samples; runtime B is the kernel "
+              "library's code.", markup=False)
+    for reason in dict.fromkeys(f"{r['runtime']}: {r['reason']}" for r in result.rows if r["status"] != "ok"):
+        out.print(f"not run: {reason}", markup=False)
+    out.print(f"-> {result.path}", markup=False)

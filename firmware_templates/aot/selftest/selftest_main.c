@@ -4,6 +4,7 @@
 
 #include "model.h"
 #include "selftest_data.h" /* written by the test: SELFTEST_SAMPLES, selftest_inputs */
+#include "selftest_hooks.h"
 
 extern uint32_t __bss_start__;
 extern uint32_t __bss_end__;
@@ -62,6 +63,16 @@ void tinyml_selftest_systick(void) {
     ++g_wraps;
 }
 
+static uint64_t ticks(void);
+static uint64_t g_layer_ticks[TINYML_OPERATOR_COUNT];
+static uint64_t g_last;
+
+void tinyml_selftest_layer(int32_t op_index) {
+    const uint64_t now = ticks();
+    g_layer_ticks[op_index] = now - g_last;
+    g_last = now;
+}
+
 static uint64_t ticks(void) {
     uint32_t w1, w2, cvr;
     do {
@@ -113,6 +124,7 @@ int main(void) {
         uint64_t t0, t1;
         char *o = line;
         t0 = ticks();
+        g_last = t0;
         if (tinyml_invoke(selftest_inputs[i], output) != 0) {
             write0("INVOKE FAILED\n");
             return 1;
@@ -131,6 +143,19 @@ int main(void) {
         *o++ = '\n';
         *o = '\0';
         write0(line);
+        if (i == 0) {
+            /* Ticks per operator of the first input (the hook itself costs a few). */
+            for (k = 0; k < TINYML_OPERATOR_COUNT; ++k) {
+                o = line;
+                memcpy(o, "LAYER ", 6);
+                o = put_u64(o + 6, (uint64_t)k);
+                *o++ = ' ';
+                o = put_u64(o, g_layer_ticks[k]);
+                *o++ = '\n';
+                *o = '\0';
+                write0(line);
+            }
+        }
     }
     write0("DONE\n");
     return 0;
