@@ -3,16 +3,13 @@ interpreter (bit-exact contract) and ai-edge-litert (LiteRT)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ModelError
+from .proc import captured_fd
 
 # Generous: the Python TFLM interpreter needs its arena up front; we measure
 # what it actually used afterwards.
@@ -58,24 +55,6 @@ def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs) if outs else np.zeros((0,), out["dtype"])
 
 
-@contextlib.contextmanager
-def _captured_fd(fd: int):
-    """Capture what C++ code writes to a file descriptor (the TFLM allocation log)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), fd)
-        box: dict[str, str] = {}
-        try:
-            yield box
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            tmp.seek(0)
-            box["text"] = tmp.read().decode("utf-8", "replace")
-
-
 def tflm_arena_bytes(model_path: str | Path) -> int:
     """Arena bytes the tflite-micro interpreter used for this model.
 
@@ -90,7 +69,7 @@ def tflm_arena_bytes(model_path: str | Path) -> int:
         details = interp.get_input_details(0)
         interp.set_input(np.zeros(tuple(details["shape"]), dtype=details["dtype"]), 0)
         interp.invoke()
-        with _captured_fd(2) as box:
+        with captured_fd(2) as box:
             interp.print_allocations()
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"{model_path}: the tflite-micro interpreter cannot run it ({exc}).",

@@ -3,9 +3,12 @@ return codes checked, and the full output kept in a log file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +84,21 @@ def run(argv: list[str | os.PathLike], *, cwd: str | Path | None = None,
             + (f" (log: {log})" if log else "") + ".",
             hint="\n".join(tail) if tail else None, log_path=log)
     return result
+
+
+@contextlib.contextmanager
+def captured_fd(fd: int):
+    """Capture what C++ code writes to a file descriptor (the TFLM allocation log)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), fd)
+        box: dict[str, str] = {}
+        try:
+            yield box
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode("utf-8", "replace")

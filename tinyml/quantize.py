@@ -66,8 +66,14 @@ def _convert(model, representative: np.ndarray | None) -> bytes:
         converter.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = t.int8
         converter.inference_output_type = t.int8
+    import os
+    from .proc import captured_fd
     try:
-        return converter.convert()
+        if os.environ.get("TINYML_DEBUG"):
+            return converter.convert()
+        # The converter's C++ core prints a summary line on the terminal.
+        with captured_fd(1), captured_fd(2):
+            return converter.convert()
     except Exception as exc:
         kind = "int8" if representative is not None else "float"
         raise ModelError(f"the TFLite converter could not make the {kind} model "

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "bench": "tinyml.cli.firmware_cmds:bench",
     "verify": "tinyml.cli.verify_cmd:verify",
     "report": "tinyml.cli.pipeline_cmds:report",
+    "run": "tinyml.cli.pipeline_cmds:run",
     "tflm": "tinyml.cli.tflm_cmds:tflm",
 }
 

@@ -1,0 +1,265 @@
+"""`tinyml run`: every stage of a project file, in order, into one build
+directory; stages whose inputs did not change are skipped (content hashes);
+thresholds turn into a non-zero exit so the run can gate CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .data import DatasetSpec
+from .errors import ThresholdError
+from .project import Project
+from .stamps import record, stage_key, up_to_date
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    skipped: bool
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    build_dir: Path
+    stages: list[StageOutcome] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    report_dir: Path | None = None
+
+
+def _dataset_spec(project: Project) -> DatasetSpec | None:
+    ds = project.dataset
+    if ds is None:
+        return None
+    return DatasetSpec(kind=ds.kind, path=str(project.path(ds.path)) if ds.path else None, seed=project.seed,
+                       test_fraction=ds.test_fraction, label_column=ds.label_column,
+                       image_size=tuple(ds.image_size) if ds.image_size else None,
+                       grayscale=ds.grayscale, options=dict(ds.options))
+
+
+class _Runner:
+    def __init__(self, project: Project, build_dir: Path, progress, say: Callable[[str], None]):
+        self.project, self.build, self.progress, self.say = project, build_dir, progress, say
+        self.result = RunResult(build_dir)
+
+    def stage(self, name: str, stage_dir: Path, key: str, outputs: list[Path], action: Callable[[], str]):
+        if up_to_date(stage_dir, name, key, outputs):
+            self.result.stages.append(StageOutcome(name, True, "inputs unchanged"))
+            self.say(f"skip  {name}: inputs unchanged")
+            return
+        self.say(f"run   {name}")
+        detail = action() or ""
+        record(stage_dir, name, key)
+        self.result.stages.append(StageOutcome(name, False, detail))
+        if detail:
+            self.say(f"       {detail}")
+
+
+def run_project(project: Project, *, boards: list[str] | None = None, runtime: str | None = None,
+                samples: int | None = None, seed: int | None = None, boards_dirs=None,
+                progress=None, say: Callable[[str], None] = lambda s: None) -> RunResult:
+    """Run the project; CLI overrides (`boards`, `runtime`, `samples`, `seed`) apply to this run only."""
+    if seed is not None:
+        project = project.model_copy(update={"seed": seed})
+    if runtime is not None:
+        project = project.model_copy(update={"runtime": runtime})
+    emulate_boards = list(boards) if boards else list(project.emulate.boards)
+    check_boards = list(boards) if boards else list(dict.fromkeys(project.boards + project.emulate.boards))
+    n_samples = samples or project.emulate.samples
+    build = project.build_path
+    r = _Runner(project, build, progress, say)
+    spec = _dataset_spec(project)
+    m = project.model
+
+    # 1. model: train from the zoo, or import a file
+    model_out = build / "model" / "float.keras"
+    if m.zoo:
+        from .train import train
+        params = {"zoo": m.zoo, "width": m.width, "epochs": m.epochs, "batch_size": m.batch_size,
+                  "lr": m.learning_rate, "seed": project.seed, "dataset": spec.to_dict() if spec else None}
+        dataset_inputs = [Path(spec.path)] if spec and spec.path else []
+        r.stage("train", build / "model", stage_key(params, dataset_inputs), [model_out], lambda: _train(
+            train, build, m, spec or DatasetSpec(seed=project.seed), project.seed, progress))
+    else:
+        from .importer import import_model
+        source = project.path(m.file)
+        params = {"dataset": spec.to_dict() if spec else None}
+        is_tflite = source.suffix.lower() == ".tflite"
+        outputs = [build / "quantize" / "model.tflite"] if is_tflite else [model_out]
+        r.stage("import", build / ("quantize" if is_tflite else "model"), stage_key(params, [source]), outputs,
+                lambda: f"imported {import_model(build, source, dataset=spec).kind} model")
+    int8 = build / "quantize" / "model.tflite"
+
+    # 2-3. prune and quantize (not for an imported int8 .tflite)
+    if m.zoo or not str(m.file).lower().endswith(".tflite"):
+        if project.optimize.prune is not None:
+            from .prune import prune
+            p = project.optimize.prune
+            params = {**p.model_dump(), "seed": project.seed}
+            r.stage("prune", build / "optimize", stage_key(params, [model_out]),
+                    [build / "optimize" / "optimized.keras"],
+                    lambda: _prune(prune, build, p, project.seed, progress))
+        from .quantize import quantize, source_model
+        src = source_model(build)
+        params = {"representative_samples": project.quantize.representative_samples}
+        r.stage("quantize", build / "quantize", stage_key(params, [src, build / "model" / "heldout.npz"]), [int8],
+                lambda: _quantize(quantize, build, project.quantize.representative_samples, progress))
+
+    # 4. analyze
+    from .analyze import analyze_to_build
+    r.stage("analyze", build / "analyze", stage_key({}, [int8]), [build / "analyze" / "analysis.json"],
+            lambda: f"{analyze_to_build(int8, build).macs:,} MACs per inference")
+
+    # 5-7. fit check, firmware, emulation: see _board_stages
+    _board_stages(r, int8, check_boards, emulate_boards, n_samples, boards_dirs)
+
+    # 8. report, always
+    from .report import report
+    r.result.report_dir = report(build, boards_dirs).out_dir
+    r.result.stages.append(StageOutcome("report", False, str(r.result.report_dir / "report.html")))
+    say(f"run   report -> {r.result.report_dir / 'report.html'}")
+    r.result.failures = evaluate_thresholds(project, build, emulate_boards)
+    return r.result
+
+
+def _train(train, build, m, spec, seed, progress) -> str:
+    res = train(build, m.zoo, spec, epochs=m.epochs, batch_size=m.batch_size, width=m.width,
+                learning_rate=m.learning_rate, seed=seed, progress=progress)
+    key = "accuracy" if "accuracy" in res.metrics else "reconstruction_mse"
+    return f"float {key} {res.metrics[key]:.4f}"
+
+
+def _prune(prune, build, p, seed, progress) -> str:
+    res = prune(build, sparsity=p.sparsity, schedule=p.schedule, fine_tune_epochs=p.fine_tune_epochs,
+                structured_2_4=p.structured_2_4, seed=seed, progress=progress)
+    return f"sparsity {res.metrics['achieved_sparsity']:.1%}"
+
+
+def _quantize(quantize, build, samples, progress) -> str:
+    res = quantize(build, representative_samples=samples, progress=progress)
+    q = res.metrics
+    key = "accuracy" if "accuracy" in q["int8_tflm"] else "reconstruction_mse"
+    return f"int8 {key} {q['int8_tflm'][key]:.4f} (float {q['float_tflite'][key]:.4f}), {q['int8_bytes']:,} bytes"
+
+
+def resolve_runtime(runtime: str) -> tuple[str, str | None]:
+    """`auto` is TFLite Micro when a TFLM tree is found, else the AOT runtime
+    (with the one line that says so)."""
+    if runtime != "auto":
+        return runtime, None
+    from .runtimes.tflm import locate_tree
+    if locate_tree(None) is not None:
+        return "tflm", None
+    return "aot", ("runtime auto: no TFLite Micro tree found (tinyml tflm fetch), "
+                   "so the firmware uses the AOT runtime")
+
+
+def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples, boards_dirs) -> None:
+    from .boards import load_board
+    from .resources import data_dir
+
+    project, build = r.project, r.build
+    runtime, note = resolve_runtime(project.runtime)
+    if note:
+        r.result.notes.append(note)
+        r.say(note)
+    templates = data_dir("firmware_templates")
+    heldout = build / "model" / "heldout.npz"
+
+    # 5. fit check on every board
+    fitting = set()
+    for name in check_boards:
+        board = load_board(name, boards_dirs)
+        out = build / "check" / f"{board.name}.json"
+        key = stage_key({"runtime": runtime}, [int8, board.source_path])
+
+        def do_check(board=board):
+            from .check import check_to_build
+            result, _ = check_to_build(int8, board.name, build, runtime=runtime, boards_dirs=boards_dirs)
+            return result.verdict()
+        r.stage(f"check {board.name}", build / "check", key, [out], do_check)
+        import json
+        if json.loads(out.read_text()).get("fits"):
+            fitting.add(board.name)
+
+    # 6. device firmware for every board it fits (what `tinyml flash` puts on the board)
+    for name in check_boards:
+        board = load_board(name, boards_dirs)
+        if board.name not in fitting:
+            r.say(f"skip  build {board.name}: the model does not fit (see check/{board.name}.json)")
+            continue
+        from .firmware import project_dir_for
+        proj = project_dir_for(build, board.name, runtime, "device")
+        key = stage_key({"runtime": runtime}, [int8, board.source_path, templates])
+
+        def do_build(board=board):
+            from .build import build as run_build
+            from .firmware import firmware
+            firmware(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
+            res = run_build(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
+            return f"flash {res.size['flash_bytes']:,} B, RAM {res.size['ram_bytes']:,} B"
+        r.stage(f"build {board.name}", proj, key, [proj / "build" / "firmware.elf"], do_build)
+
+    # 7. emulation on the emulate boards
+    for name in emulate_boards:
+        board = load_board(name, boards_dirs)
+        emulator = project.emulate.emulator
+        out = build / "emulate" / f"{board.name}-{emulator}.json"
+        params = {"runtime": runtime, "samples": samples, "seed": project.seed, "emulator": emulator}
+        key = stage_key(params, [int8, heldout, board.source_path, templates])
+
+        def do_emulate(board=board, emulator=emulator):
+            from .emulate import emulate
+            res = emulate(build, board.name, samples=samples, emulator=emulator, runtime=runtime,
+                          timeout_s=project.emulate.timeout_s, seed=project.seed, boards_dirs=boards_dirs,
+                          notify=lambda m: r.say(f"       {m}"))
+            rec = res.record
+            agr, acc = rec["agreement"], (rec.get("accuracy") or {}).get("device")
+            lat = rec.get("latency") or {}
+            return (f"agreement {agr['matching']}/{agr['total']}"
+                    + (f", device accuracy {acc:.2%}" if acc is not None else "")
+                    + (f", median {lat.get('median'):,} {lat.get('unit')}" if lat.get("median") else ""))
+        r.stage(f"emulate {board.name}", build / "emulate", key, [out], do_emulate)
+
+
+def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str]) -> list[str]:
+    """Every threshold the results miss, as one sentence each."""
+    import json
+    t = project.thresholds
+    failures = []
+    for board in emulate_boards:
+        path = build / "emulate" / f"{board}-{project.emulate.emulator}.json"
+        if not path.exists():
+            failures.append(f"{board}: no emulation result ({path} is missing).")
+            continue
+        res = json.loads(path.read_text())
+        acc = (res.get("accuracy") or {}).get("device")
+        if t.min_device_accuracy is not None and acc is not None and acc < t.min_device_accuracy:
+            failures.append(f"{board}: device accuracy {acc:.2%} is below min_device_accuracy "
+                            f"{t.min_device_accuracy:.2%}.")
+        agreement = (res.get("agreement") or {}).get("ratio")
+        if t.min_agreement is not None and agreement is not None and agreement < t.min_agreement:
+            failures.append(f"{board}: agreement with the host int8 model {agreement:.2%} is below "
+                            f"min_agreement {t.min_agreement:.2%}.")
+        ms = (res.get("latency") or {}).get("estimated_ms_at_clock")
+        if t.max_latency_ms is not None and ms is not None and ms > t.max_latency_ms:
+            failures.append(f"{board}: estimated latency {ms:.2f} ms exceeds max_latency_ms {t.max_latency_ms:g}.")
+    for path in sorted((build / "check").glob("*.json")):
+        res = json.loads(path.read_text())
+        for region, limit in (("flash", t.min_flash_headroom_percent), ("ram", t.min_ram_headroom_percent)):
+            part = res.get(region) or {}
+            if limit is None or not part.get("available_bytes"):
+                continue
+            headroom = 100.0 * part.get("headroom_bytes", 0) / part["available_bytes"]
+            if headroom < limit:
+                failures.append(f"{path.stem}: {region} headroom {headroom:.1f}% is below "
+                                f"min_{region}_headroom_percent {limit:g}%.")
+    return failures
+
+
+def raise_on_failures(result: RunResult) -> None:
+    if result.failures:
+        raise ThresholdError(f"{len(result.failures)} threshold(s) failed: " + " ".join(result.failures))
