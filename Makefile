@@ -26,5 +26,10 @@ test: setup
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS) -q tests/unit
 
+# The default demo: examples/digits end to end (train, prune, int8, fit check,
+# build, emulate on QEMU Cortex-M4 and Cortex-M0, report).
+demo: setup
+	$(VENV)/bin/tinyml run examples/digits/tinyml.yaml
+
 clean:
 	rm -rf build .pytest_cache
