@@ -46,6 +46,8 @@ class _Runner:
         self.result = RunResult(build_dir)
 
     def stage(self, name: str, stage_dir: Path, key: str, outputs: list[Path], action: Callable[[], str]):
+        # Stamps live apart from the artifacts, so that no stage or the report mistakes them for results.
+        stage_dir = self.build / ".stamps"
         if up_to_date(stage_dir, name, key, outputs):
             self.result.stages.append(StageOutcome(name, True, "inputs unchanged"))
             self.say(f"skip  {name}: inputs unchanged")

@@ -1,7 +1,7 @@
 """Content-hash stamps: `tinyml run` skips a stage whose inputs did not change.
 
 A stage's key hashes the tinyml version, the stage's parameters and the
-SHA-256 of every input file; the key is stored in <stage dir>/stamp-<name>.json
+SHA-256 of every input file; the key is stored in <build>/.stamps/<name>.json
 after the stage succeeded. Same key and all outputs present: skip.
 """
 
@@ -35,7 +35,7 @@ def stage_key(params: dict[str, Any], inputs: Iterable[Path] = ()) -> str:
 
 
 def _stamp_path(stage_dir: Path, name: str) -> Path:
-    return Path(stage_dir) / f"stamp-{name}.json"
+    return Path(stage_dir) / f"{name.replace(' ', '-')}.json"
 
 
 def up_to_date(stage_dir: Path, name: str, key: str, outputs: Iterable[Path]) -> bool:

@@ -30,7 +30,7 @@ def test_report_from_artifacts(tmp_path):
         "arena_bytes": 96, "layers": [{"op_index": 0, "opcode": "CONV_2D", "ticks": 90}]})
     result = report(tmp_path)
     md = (result.out_dir / "report.md").read_text()
-    assert "| device mps2-an386-qemu | 50.00% | 2/2 bit-exact |" in md
+    assert "| device mps2-an386-qemu | 50.00% | 2/2 bit-exact; host int8 on the same samples: 50.00% |" in md
     assert "| TFLite int8, tflite-micro | 96.00% |  |" in md
     assert set(result.data["plots"]) == {"accuracy_vs_size", "per_layer", "arena"}
     page = (result.out_dir / "report.html").read_text()
