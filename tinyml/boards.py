@@ -593,15 +593,14 @@ def _looks_like_path(text: str) -> bool:
 
 
 def suggest(name: str, names: Iterable[str], n: int = 3) -> list[str]:
-    """Closest board names: similar spelling first, then names containing the text."""
-    names = list(names)
-    close = difflib.get_close_matches(name.lower(), names, n=n, cutoff=0.5)
+    """Closest board names: those the text starts or is part of first, then by spelling."""
+    query = name.lower()
+    scored = []
     for cand in names:
-        if len(close) >= n:
-            break
-        if name.lower() in cand and cand not in close:
-            close.append(cand)
-    return close
+        ratio = difflib.SequenceMatcher(None, query, cand).ratio()
+        if ratio >= 0.5 or query in cand:
+            scored.append((not cand.startswith(query), query not in cand, -ratio, cand))
+    return [c for *_, c in sorted(scored)[:n]]
 
 
 def load_board(name_or_path: str | Path, boards_dirs: Iterable[str | Path] | None = None) -> Board:
