@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "prune": "tinyml.cli.model_cmds:prune",
     "quantize": "tinyml.cli.model_cmds:quantize",
     "analyze": "tinyml.cli.model_cmds:analyze",
+    "boards": "tinyml.cli.boards_cmds:boards",
+    "check": "tinyml.cli.check_cmd:check",
     "export": "tinyml.cli.firmware_cmds:export",
     "firmware": "tinyml.cli.firmware_cmds:firmware",
     "build": "tinyml.cli.firmware_cmds:build",
