@@ -67,5 +67,12 @@ def require_tree(explicit_dir: str | Path | None = None) -> TFLMTree:
     return tree
 
 
-__all__ = ["find_tree", "locate_tree", "require_tree", "how_to_get_tflm", "TFLMTree",
+def firmware_sources(*args, **kwargs):
+    """tinyml.firmware's hook for the tflm runtime (see firmware.py)."""
+    from .firmware import firmware_sources as render_tflm_part
+
+    return render_tflm_part(*args, **kwargs)
+
+
+__all__ = ["firmware_sources", "find_tree", "locate_tree", "require_tree", "how_to_get_tflm", "TFLMTree",
            "cache_root", "tflm_cache_dir", "DEFAULT_REF", "ENV_VAR"]

@@ -1,0 +1,203 @@
+"""The TFLM part of a firmware project (tinyml.firmware's RUNTIME_SOURCES["tflm"]).
+
+Rendered into the project:
+
+    model/model_data.h, .c    the .tflite as a 16-byte aligned const array (tinyml export)
+    model/model.h             the harness interface (tinyml_init / tinyml_invoke / arena used)
+    model/tflm_model.cc       MicroMutableOpResolver with exactly the model's operator types,
+                              the arena, the interpreter, the optional per-operator profiler
+    tflm/libtflm.a            the cached TFLM library for this core (copied, never rebuilt here)
+    tflm/<tree paths>         only the TFLM/third-party headers tflm_model.cc includes, found
+                              with the compiler's dependency scan, and the licenses
+
+so the project still builds with plain `make` anywhere, and its bytes do not
+depend on where the TFLM tree or the cache live.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ... import proc
+from ...ctemplates import render
+from ...errors import ToolError, UnsupportedOperatorError
+from .library import LibraryConfig, TFLMLibrary, build_library
+from .tree import MICRO, TFLMTree
+
+MODEL_SYMBOL = "tinyml_model_data"
+# The host arena measurement is already an upper bound (64-bit structs); the
+# margin covers CMSIS-NN scratch buffers the reference kernels do not ask for.
+ARENA_MARGIN_PERCENT = 10
+ARENA_MARGIN_BYTES = 1024
+_RESOLVER_HEADER = f"{MICRO}/micro_mutable_op_resolver.h"
+
+
+def resolver_method(opcode: str) -> str:
+    """TFLM's own rule (generate_micro_mutable_op_resolver_from_model.py
+    ParseString): CONV_2D -> AddConv2D, UNIDIRECTIONAL_SEQUENCE_LSTM ->
+    AddUnidirectionalSequenceLSTM."""
+    word = opcode.replace("TFLite", "")
+    out = ""
+    for part in re.split(r"_|-", word):
+        if len(part) > 1:
+            out += (part[0].upper() + part[1:].lower()) if part[0].isalpha() else part.upper()
+        else:
+            out += part.upper()
+    out = out.replace("Lstm", "LSTM").replace("BatchMatmul", "BatchMatMul")
+    return "Add" + out
+
+
+def resolver_methods(tree: TFLMTree) -> set[str]:
+    """The Add<Op>() methods MicroMutableOpResolver offers in this tree."""
+    text = (tree.root / _RESOLVER_HEADER).read_text()
+    return set(re.findall(r"TfLiteStatus\s+(Add\w+)\s*\(", text))
+
+
+@dataclass(frozen=True)
+class OpRegistration:
+    opcode: str
+    method: str
+    indices: tuple[int, ...]
+
+
+def plan_resolver(model, tree: TFLMTree, model_path: Path) -> list[OpRegistration]:
+    """One registration per operator type, in order of first use; an operator
+    TFLM cannot run is an error naming it and where it is."""
+    available = resolver_methods(tree)
+    by_type: dict[str, list[int]] = {}
+    for op in model.operators:
+        by_type.setdefault(op.opcode, []).append(op.index)
+    out = []
+    for opcode, indices in by_type.items():
+        method = resolver_method(opcode.split(":", 1)[-1])
+        if opcode.startswith("CUSTOM:") or method not in available:
+            raise UnsupportedOperatorError(
+                f"{model_path.name}: operator {indices[0]} ({opcode}) has no TFLM kernel in "
+                f"MicroMutableOpResolver ({tree.root / _RESOLVER_HEADER}); the tflm runtime cannot "
+                "run this model.", path=model_path,
+                hint="Try --runtime aot, or rewrite the model without this operator.")
+        out.append(OpRegistration(opcode, method, tuple(indices)))
+    return out
+
+
+def arena_size(measured_bytes: int) -> int:
+    size = measured_bytes * (100 + ARENA_MARGIN_PERCENT) / 100 + ARENA_MARGIN_BYTES
+    return int(math.ceil(size / 16) * 16)
+
+
+def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_strings: bool) -> LibraryConfig:
+    """-Os (the default) builds TFLM as its release Makefile does (core -Os,
+    kernels -O2); -O2/-O3 build all of it at that level."""
+    if opt == "-Os":
+        core_opt, kernel_opt = "-Os", "-O2"
+    else:
+        core_opt = kernel_opt = opt
+    return LibraryConfig(core_flags=tuple(core_flags), kernels=kernels, core_opt=core_opt,
+                         kernel_opt=kernel_opt, strip_error_strings=strip_error_strings)
+
+
+def _header_closure(tree: TFLMTree, lib: TFLMLibrary, source: Path, project: Path) -> list[Path]:
+    """Files of the tree that `source` includes (directly or not)."""
+    cxx = proc.require_tool("arm-none-eabi-g++", "install gcc-arm-none-eabi (make setup)")
+    argv = [cxx, *lib.config.cxxflags(), "-M", "-MG",
+            f"-I{project / 'src'}", f"-I{project / 'model'}",
+            *[f"-I{d}" for d in lib.include_dirs], str(source)]
+    res = proc.run(argv, cwd=project, timeout_s=300, check=False)
+    if res.returncode != 0:
+        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-8:]
+        raise ToolError(f"scanning the TFLM headers of {source.name} failed.",
+                        hint="\n".join(tail) or None)
+    deps = res.stdout.replace("\\\n", " ").split(":", 1)[-1].split()
+    root = tree.root.resolve()
+    out = set()
+    for dep in deps:
+        p = Path(dep)
+        if not p.is_absolute():
+            p = (project / p)
+        try:
+            p.resolve().relative_to(root)
+        except ValueError:
+            continue
+        out.add(p.resolve())
+    return sorted(out)
+
+
+def _licenses(tree: TFLMTree) -> list[Path]:
+    cands = [tree.root / "LICENSE"] + [tree.third_party / n / f for n in
+                                       ("flatbuffers", "gemmlowp", "ruy", "cmsis", "cmsis_nn")
+                                       for f in ("LICENSE", "LICENSE.txt")]
+    return [p for p in cands if p.is_file()]
+
+
+def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_flags: list[str],
+                     opt: str = "-Os", tflm_dir: str | Path | None = None,
+                     kernels: str = "cmsis_nn", strip_error_strings: bool = False, progress=None,
+                     **_ignored):
+    """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources."""
+    from ...export import render_model_data
+    from ...firmware import ModelSources
+    from ...interpreters import tflm_arena_bytes
+    from ...tflite_model import load_model
+    from . import require_tree
+
+    model_path = Path(model_path)
+    tree = require_tree(tflm_dir)
+    model = load_model(model_path)
+    ops = plan_resolver(model, tree, model_path)
+    inp, out = model.input_tensors[0], model.output_tensors[0]
+    arena = arena_size(tflm_arena_bytes(model_path))
+    lib = build_library(tree, library_config(core_flags, opt, kernels, strip_error_strings),
+                        progress=progress)
+
+    model_dir = project / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _, data_files = render_model_data(model_path, MODEL_SYMBOL)
+    for name, text in data_files.items():
+        (model_dir / name).write_text(text)
+    ctx = {
+        "source": source_name, "tflm_ref": tree.ref or "a local TFLM tree", "kernels": kernels,
+        "input_bytes": inp.nbytes, "output_bytes": out.nbytes, "arena_bytes": arena,
+        "margin_percent": ARENA_MARGIN_PERCENT, "margin_bytes": ARENA_MARGIN_BYTES,
+        "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
+        "model_symbol": MODEL_SYMBOL, "ops": ops,
+        "operator_names": [op.opcode for op in model.operators],
+    }
+    (model_dir / "model.h").write_text(render("tflm/model.h.j2", **ctx))
+    (model_dir / "tflm_model.cc").write_text(render("tflm/tflm_model.cc.j2", **ctx))
+
+    # The library and exactly the headers the glue includes, at their tree paths.
+    tflm_out = project / "tflm"
+    tflm_out.mkdir()
+    shutil.copyfile(lib.path, tflm_out / "libtflm.a")
+    root = tree.root.resolve()
+    for header in _header_closure(tree, lib, model_dir / "tflm_model.cc", project):
+        dest = tflm_out / header.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(header, dest)
+    for lic in _licenses(tree):
+        dest = tflm_out / lic.resolve().relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lic, dest)
+    include_dirs = []
+    for d in lib.include_dirs:
+        rel = Path(d).resolve().relative_to(root).as_posix()
+        if (tflm_out / rel).is_dir():
+            include_dirs.append("tflm" if rel == "." else f"tflm/{rel}")
+    return ModelSources(
+        sources=["model/model_data.c", "model/tflm_model.cc"],
+        include_dirs=["model"],
+        defines=[f"-isystem {d}" for d in include_dirs] + lib.config.defines(),
+        header="model.h",
+        model_sources=["model/model_data.c"],
+        runtime_sources=["model/tflm_model.cc", "tflm/libtflm.a"],
+        arena_bytes=arena,
+        weights_bytes=model_path.stat().st_size,
+        input_bytes=inp.nbytes,
+        output_bytes=out.nbytes,
+        operators=[op.opcode for op in model.operators],
+        link_libraries=["tflm/libtflm.a"],
+    )
