@@ -102,7 +102,7 @@ def elf_sections(path: Path) -> list[ElfSection]:
 # ----------------------------------------------------------------------------- map file
 
 _OUT_SECTION = re.compile(r"^(\.[^\s]+|COMMON)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)(?:\s+load address.*)?)?\s*$")
-_IN_FULL = re.compile(r"^ (\.[^\s]+|COMMON|\*fill\*)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)(?:\s+(\S.*))?$")
+_IN_FULL = re.compile(r"^ (\.[^\s]+|COMMON|\*fill\*)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)(?:\s+(\S.*?))?\s*$")
 _IN_NAME = re.compile(r"^ (\.[^\s]+|COMMON)\s*$")
 _IN_CONT = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
 

@@ -49,3 +49,58 @@ def write_heldout(path: Path, count: int, seed: int = 1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x, y=y)
     return path
+
+
+def make_tiny_dense(path: Path, size: int = 4, seed: int = 0) -> Path:
+    """size -> FULLY_CONNECTED(size), int8: a model with a `size`-byte input for the C fixtures."""
+    from tinyml.tfcompat import tf
+
+    t = tf()
+    t.keras.utils.set_random_seed(seed)
+    model = t.keras.Sequential([t.keras.layers.Input((size,)), t.keras.layers.Dense(size)])
+    rep = np.random.default_rng(seed).normal(size=(16, size)).astype(np.float32)
+
+    def gen():
+        for sample in rep:
+            yield [sample[None]]
+
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = t.int8
+    conv.inference_output_type = t.int8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(conv.convert())
+    return path
+
+
+def cached(tmp_path_factory, name: str, maker) -> Path:
+    """One conversion per test session (each xdist worker has its own base temp), shared by modules."""
+    path = tmp_path_factory.getbasetemp() / "tinyml-test-models" / name
+    if not path.exists():
+        maker(path)
+    return path
+
+
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "loop_model"
+
+
+def install_fixture_runtime(monkeypatch, loops: int = 100000) -> str:
+    """Register the C test fixture of fixtures/loop_model as runtime "fixture" (a 4-byte model)."""
+    import shutil
+
+    from tinyml import firmware as fw
+
+    def sources(model_path, project, source_name, **_):
+        (project / "model").mkdir(parents=True, exist_ok=True)
+        for name in ("model.h", "model.c"):
+            shutil.copy(FIXTURE_DIR / name, project / "model" / name)
+        return fw.ModelSources(
+            sources=["model/model.c"], include_dirs=["model"],
+            defines=["-DTINYML_HOOKS_FILE='\"tinyml_hooks.h\"'", f"-DFIXTURE_LOOPS={loops}u"],
+            header="model.h", model_sources=["model/model.c"], runtime_sources=[], arena_bytes=0,
+            weights_bytes=0, input_bytes=4, output_bytes=4, operators=["LOOP", "HALF_LOOP"])
+
+    monkeypatch.setitem(fw.RUNTIME_SOURCES, "fixture", sources)
+    return "fixture"
