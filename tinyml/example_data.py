@@ -89,6 +89,7 @@ kws_espeak
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -199,6 +200,15 @@ def _stratified_subset(y: np.ndarray, limit: int | None, seed: int) -> np.ndarra
     return np.sort(keep)
 
 
+@functools.lru_cache(maxsize=2)
+def _fashion_arrays(folder: str, mtimes_ns: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The four IDX files, decompressed once per process (keyed by their mtimes)."""
+    arrays = {key: read_idx(Path(folder) / name) for key, name in _FASHION_FILES.items()}
+    for a in arrays.values():
+        a.setflags(write=False)
+    return arrays
+
+
 def load_fashion_mnist(spec: DatasetSpec) -> Dataset:
     opts = _options(spec, _FASHION_DEFAULTS)
     max_train = _positive_int_or_none("fashion_mnist", "max_train", opts["max_train"])
@@ -212,7 +222,7 @@ def load_fashion_mnist(spec: DatasetSpec) -> Dataset:
             f"Fashion-MNIST is not installed ({folder / missing[0]} is missing); it comes with "
             f"Debian's {FASHION_PACKAGE} package.",
             path=folder / missing[0], hint=f"Install it with: sudo apt-get install {FASHION_PACKAGE}")
-    arrays = {key: read_idx(folder / name) for key, name in _FASHION_FILES.items()}
+    arrays = _fashion_arrays(str(folder), tuple((folder / n).stat().st_mtime_ns for n in _FASHION_FILES.values()))
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or (len(y) and int(y.max()) >= 10):
@@ -434,6 +444,9 @@ def _kws_plan(spec: DatasetSpec, catalogue: tuple[str, set[str], set[str]] | Non
 
     def words(name: str) -> list[str]:
         value = opts[name]
+        if isinstance(value, list) and any(isinstance(w, bool) for w in value):
+            raise DatasetError(f"{kind} option '{name}' holds true/false: quote yes, no, on and off in "
+                               f"YAML (\"yes\"), or they are read as booleans.")
         if isinstance(value, str) or not value or not all(isinstance(w, str) and _WORD_RE.match(w)
                                                          for w in value):
             raise DatasetError(f"{kind} option '{name}' must be a non-empty list of words "
