@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "bench": "tinyml.cli.firmware_cmds:bench",
     "verify": "tinyml.cli.verify_cmd:verify",
     "report": "tinyml.cli.pipeline_cmds:report",
+    "flash": "tinyml.cli.flash_cmds:flash",
+    "monitor": "tinyml.cli.flash_cmds:monitor",
     "run": "tinyml.cli.pipeline_cmds:run",
     "tflm": "tinyml.cli.tflm_cmds:tflm",
 }
