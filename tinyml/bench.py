@@ -42,10 +42,10 @@ def runtime_available(runtime: str) -> str | None:
     if runtime == "aot":
         return None
     if runtime == "tflm":
-        try:
-            from .runtimes.tflm import firmware_sources  # type: ignore[attr-defined]  # noqa: F401
-        except ImportError:
-            return "the tflm runtime is not available yet (it arrives with the TFLM issue)"
+        from .runtimes.tflm import find_tree, how_to_get_tflm
+
+        if find_tree(None) is None:
+            return "no TensorFlow Lite Micro tree found. " + how_to_get_tflm()
         return None
     return f"unknown runtime {runtime!r}"
 
@@ -53,7 +53,7 @@ def runtime_available(runtime: str) -> str | None:
 def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tuple[str, ...] = ("aot",),
           build_dir: str | Path = "build/bench", samples: int = 4, seed: int = 0, timeout_s: float = 600,
           opt: str = "-Os", jobs: int = 2, emulator: str = "qemu", boards_dirs=None,
-          notify: Callable[[str], None] | None = None) -> BenchResult:
+          notify: Callable[[str], None] | None = None, runtime_choices: list[dict] | None = None) -> BenchResult:
     from .build import build_project
     from .emulate import build_record, host_outputs, run_project
     from .emulators.base import get_runner
@@ -127,5 +127,5 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
     result = BenchResult(board.name, machine, stand_in, rows, build_dir / "bench" / f"bench-{board.name}.json")
     write_json(result.path, {**result.to_dict(), "samples_origin": (
         f"sample 0 = BENCHMARKS.md pattern (byte i = (i*37+11) & 0xFF), then {samples - 1} seeded random "
-        f"int8 inputs (seed {seed})"), "opt": opt})
+        f"int8 inputs (seed {seed})"), "opt": opt, "runtime_choices": runtime_choices or []})
     return result

@@ -147,7 +147,8 @@ def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float =
 def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None = None, samples: int = 10,
             emulator: str = "qemu", runtime: str = "aot", timeout_s: float = 300, per_layer: bool = False,
             opt: str = "-Os", seed: int = 0, dataset: str | Path | None = None, console: str | None = None,
-            jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None) -> EmulateResult:
+            jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None,
+            runtime_choice: dict | None = None) -> EmulateResult:
     from .build import build_project
     from .emulators.base import get_runner
     from .firmware import _load_board, default_samples, project_dir_for, render_firmware
@@ -183,6 +184,8 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
         size=built.size,
         extra={"target_board": project.target_board, "samples_origin": sample_set.origin,
                "console": project.console, "icount_shift": project.icount_shift,
-               "firmware": str(project_dir)})
+               "firmware": str(project_dir),
+               # how --runtime auto was resolved (tinyml.runtimes.resolve_runtime)
+               "runtime_choice": runtime_choice or {"runtime": runtime, "requested": runtime, "note": None}})
     path = write_json(build_dir / "emulate" / f"{board.name}-{emulator}.json", record)
     return EmulateResult(record, path, harness, project_dir)

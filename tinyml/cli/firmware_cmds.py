@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .common import build_dir_option, console, emit_json, err_console, json_option
+from .tflm_cmds import RUNTIME_HELP, runtime_choice, tflm_dir_option
 
 
 def _boards_dir_option(func):
@@ -71,8 +72,9 @@ def _samples_options(func):
 
 @click.command("firmware")
 @_board_option
-@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True,
-              help="aot: C generated ahead of time by tinyml; tflm: TensorFlow Lite Micro.")
+@click.option("--runtime", type=click.Choice(["auto", "aot", "tflm"]), default="auto", show_default=True,
+              help=RUNTIME_HELP)
+@tflm_dir_option
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="int8 .tflite (default: <build-dir>/quantize/model.tflite).")
 @click.option("--emulator-variant", "emulator_variant", is_flag=True,
@@ -99,12 +101,13 @@ def firmware(board, runtime, model, emulator_variant, per_layer, out_dir, sample
     """
     from ..firmware import firmware as run_firmware
 
-    project = run_firmware(build_dir, board, runtime=runtime, model=model,
+    choice = runtime_choice(runtime, _notify(as_json, "firmware"))
+    project = run_firmware(build_dir, board, runtime=choice.runtime, model=model,
                            variant="emulator" if emulator_variant else "device", samples=samples, seed=seed,
                            dataset=dataset, per_layer=per_layer, opt=opt, boards_dirs=list(boards_dirs) or None,
                            out_dir=out_dir)
     if as_json:
-        emit_json({"project": str(project.dir), **project.to_dict()})
+        emit_json({"project": str(project.dir), **project.to_dict(), "runtime_choice": choice.to_dict()})
         return
     where = f" on QEMU {project.machine}" + (f" (stand-in {project.target_board})" if project.stand_in else "") \
         if project.variant == "emulator" else ""
@@ -120,7 +123,9 @@ def firmware(board, runtime, model, emulator_variant, per_layer, out_dir, sample
 
 @click.command("build")
 @_board_option
-@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True)
+@click.option("--runtime", type=click.Choice(["auto", "aot", "tflm"]), default="auto", show_default=True,
+              help=RUNTIME_HELP)
+@tflm_dir_option
 @click.option("--emulator-variant", "emulator_variant", is_flag=True, help="Build the QEMU variant instead.")
 @click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
 @_opt_option
@@ -140,12 +145,13 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
     """
     from ..build import build as run_build
 
-    result = run_build(build_dir, board, runtime=runtime, variant="emulator" if emulator_variant else "device",
+    choice = runtime_choice(runtime, _notify(as_json, "build"))
+    result = run_build(build_dir, board, runtime=choice.runtime, variant="emulator" if emulator_variant else "device",
                        opt=opt, jobs=jobs, boards_dirs=list(boards_dirs) or None,
                        notify=_notify(as_json, "build"))
     if as_json:
         emit_json({"elf": result.elf, "bin": result.bin, "hex": result.hex, "map": result.map,
-                   "size_json": result.size_path, "size": result.size})
+                   "size_json": result.size_path, "size": result.size, "runtime_choice": choice.to_dict()})
         return
     from rich.table import Table
 
@@ -169,7 +175,9 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
 @click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_board_option
 @click.option("--emulator", type=click.Choice(["qemu"]), default="qemu", show_default=True)
-@click.option("--runtime", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True)
+@click.option("--runtime", type=click.Choice(["auto", "aot", "tflm"]), default="auto", show_default=True,
+              help=RUNTIME_HELP)
+@tflm_dir_option
 @click.option("--timeout-s", type=float, default=300.0, show_default=True,
               help="Kill the emulator after this many seconds (a hang is an error with the last console lines).")
 @click.option("--per-layer", is_flag=True, help="Also measure every operator (TINYML LAYER lines).")
@@ -198,7 +206,9 @@ def emulate(model, board, emulator, runtime, timeout_s, per_layer, console_kind,
     """
     from ..emulate import emulate as run_emulate
 
-    result = run_emulate(build_dir, board, model=model, samples=samples, emulator=emulator, runtime=runtime,
+    choice = runtime_choice(runtime, _notify(as_json, "emulate"))
+    result = run_emulate(build_dir, board, model=model, samples=samples, emulator=emulator,
+                         runtime=choice.runtime, runtime_choice=choice.to_dict(),
                          timeout_s=timeout_s, per_layer=per_layer, opt=opt, seed=seed, dataset=dataset,
                          console=console_kind, jobs=jobs, boards_dirs=list(boards_dirs) or None,
                          notify=_notify(as_json, "emulate"))
@@ -247,8 +257,10 @@ def print_emulate(record: dict, path: Path) -> None:
 @click.command("bench")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @_board_option
-@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["aot", "tflm"]), default=("aot",),
-              show_default=True, help="Runtime(s) to compare (repeatable).")
+@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["auto", "aot", "tflm"]),
+              default=("auto",), show_default=True,
+              help="Runtime(s) to compare (repeatable), e.g. --runtime tflm --runtime aot. " + RUNTIME_HELP)
+@tflm_dir_option
 @click.option("--samples", type=int, default=4, show_default=True,
               help="Inputs per model: the BENCHMARKS.md pattern, then seeded random ones.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -273,7 +285,9 @@ def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_d
     from ..bench import bench as run_bench
     from ..errors import ConfigError
 
-    result = run_bench(list(models), board, runtimes=list(runtimes), build_dir=build_dir, samples=samples,
+    choices = [runtime_choice(r, _notify(as_json, "bench")) for r in runtimes]
+    result = run_bench(list(models), board, runtimes=[c.runtime for c in choices],
+                       runtime_choices=[c.to_dict() for c in choices], build_dir=build_dir, samples=samples,
                        seed=seed, timeout_s=timeout_s, opt=opt, jobs=jobs,
                        boards_dirs=list(boards_dirs) or None, notify=_notify(as_json, "bench"))
     if as_json:

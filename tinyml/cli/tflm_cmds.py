@@ -9,12 +9,42 @@ import click
 from .common import console, emit_json, json_option
 
 
+def _export_tflm_dir(ctx, param, value):
+    """--tflm-dir is $TINYML_TFLM_DIR for this run: every stage that looks
+    for TFLM (the runtime choice, the firmware render) then finds the same tree."""
+    if value is None:
+        return None
+    import os
+
+    from ..runtimes.tflm.tree import explain_not_a_tree, inspect_tree
+
+    if inspect_tree(value, "--tflm-dir") is None:
+        raise click.BadParameter(explain_not_a_tree(value) + ".", ctx=ctx, param=param)
+    os.environ["TINYML_TFLM_DIR"] = str(value.resolve())
+    return value
+
+
 def tflm_dir_option(func):
     """--tflm-dir for every command that may use TFLM."""
     return click.option(
         "--tflm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        callback=_export_tflm_dir, expose_value=False, is_eager=True,
         help="TFLite Micro tree to use (default: $TINYML_TFLM_DIR, else the one "
              "`tinyml tflm fetch` put in the cache).")(func)
+
+
+RUNTIME_HELP = ("auto (default): tflm when a TFLite Micro tree is found, else aot; aot: C generated "
+                "ahead of time by tinyml; tflm: TensorFlow Lite Micro with CMSIS-NN.")
+
+
+def runtime_choice(runtime: str, notify=None):
+    """Resolve --runtime (auto/aot/tflm); a fallback from auto is said in one line."""
+    from ..runtimes import resolve_runtime
+
+    choice = resolve_runtime(runtime)
+    if choice.note and notify is not None:
+        notify(choice.note)
+    return choice
 
 
 @click.group("tflm")
