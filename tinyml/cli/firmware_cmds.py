@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .common import build_dir_option, console, emit_json, err_console, json_option
-from .tflm_cmds import RUNTIME_HELP, runtime_choice, tflm_dir_option
+from .tflm_cmds import RUNTIME_HELP, bench_runtime_choices, runtime_choice, tflm_dir_option
 
 
 def _boards_dir_option(func):
@@ -259,7 +259,8 @@ def print_emulate(record: dict, path: Path) -> None:
 @_board_option
 @click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["auto", "aot", "tflm"]),
               default=("auto",), show_default=True,
-              help="Runtime(s) to compare (repeatable), e.g. --runtime tflm --runtime aot. " + RUNTIME_HELP)
+              help="Runtime(s) to compare (repeatable). auto (default): TFLite Micro and aot side by side "
+                   "when a TFLM tree is found, else aot alone.")
 @tflm_dir_option
 @click.option("--samples", type=int, default=4, show_default=True,
               help="Inputs per model: the BENCHMARKS.md pattern, then seeded random ones.")
@@ -280,12 +281,13 @@ def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_d
 
     \b
     Example:
-      tinyml bench ../shared/models/*.tflite --board mps2-an386 --runtime aot
+      tinyml bench ../shared/models/*.tflite --board mps2-an386
+      tinyml bench ../shared/models/*.tflite --board mps2-an386 --runtime tflm --runtime aot
     """
     from ..bench import bench as run_bench
     from ..errors import ConfigError
 
-    choices = [runtime_choice(r, _notify(as_json, "bench")) for r in runtimes]
+    choices = bench_runtime_choices(runtimes, _notify(as_json, "bench"))
     result = run_bench(list(models), board, runtimes=[c.runtime for c in choices],
                        runtime_choices=[c.to_dict() for c in choices], build_dir=build_dir, samples=samples,
                        seed=seed, timeout_s=timeout_s, opt=opt, jobs=jobs,

@@ -47,6 +47,24 @@ def runtime_choice(runtime: str, notify=None):
     return choice
 
 
+def bench_runtime_choices(runtimes, notify=None) -> list:
+    """bench compares runtimes: `auto` there means TFLM (+ CMSIS-NN) and aot side
+    by side when a TFLM tree is found, else aot alone (said in one line)."""
+    from ..runtimes import RuntimeChoice
+
+    out = []
+    for requested in dict.fromkeys(runtimes or ("auto",)):
+        choice = runtime_choice(requested, notify)
+        if requested == "auto" and choice.runtime == "tflm":
+            out += [choice, RuntimeChoice("aot", "auto")]
+        else:
+            out.append(choice)
+    unique: dict[str, object] = {}
+    for c in out:
+        unique.setdefault(c.runtime, c)
+    return list(unique.values())
+
+
 @click.group("tflm")
 def tflm() -> None:
     """TensorFlow Lite Micro: fetch the pinned sources, show which tree is used.
