@@ -190,6 +190,13 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
+def _orders(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded order for the training samples and a fixed one for the held-out
+    samples (the same test set in the same order whatever the seed)."""
+    return (np.random.default_rng([seed, 0x747261696E]).permutation(n_train),
+            np.random.default_rng(0x74657374).permutation(n_test))
+
+
 def _stratified_subset(y: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """Indices of at most `limit` samples keeping the class proportions, in
     their original order."""
@@ -353,6 +360,10 @@ def gesture_split(spec: DatasetSpec):
         data["X"], np.asarray(data["y"]).astype(np.int64), subjects, test_subjects, window, step)
     if len(x_tr) == 0 or len(x_te) == 0:
         raise DatasetError(f"gestures option window_s={window_s:g} is longer than the recordings.")
+    # Windows come out recording by recording; mixed, any first N held-out
+    # windows (what emulation bakes into the firmware) cover all classes.
+    tr, te = _orders(len(x_tr), len(x_te), spec.seed)
+    x_tr, y_tr, s_tr, x_te, y_te, s_te = x_tr[tr], y_tr[tr], s_tr[tr], x_te[te], y_te[te], s_te[te]
     names = [str(n) for n in data["y_labels"]]
     dataset = Dataset(x_tr, y_tr, x_te, y_te, names,
                       source=f"gestures (seglearn watch data, {window_s:g} s windows, "
@@ -368,7 +379,7 @@ def load_gestures(spec: DatasetSpec) -> Dataset:
 
 KWS_SAMPLE_RATE_HZ = 16000
 ESPEAK_PACKAGE = "espeak-ng"
-_KWS_CACHE_FORMAT = 1
+_KWS_CACHE_FORMAT = 2  # 2: clips in a mixed order
 _WORD_RE = re.compile(r"^[A-Za-z][A-Za-z' ]*$")
 _KWS_DEFAULTS = {
     "words": ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"],
@@ -659,9 +670,12 @@ def kws_split(spec: DatasetSpec, progress=None) -> tuple[Dataset, np.ndarray, np
     features = kws_features(clips, plan.options["features"])
     labels = np.array([c[0] for c in plan.clips], np.int64)
     voices = np.array([c[2] for c in plan.clips])
-    test = np.isin(voices, plan.test_voices)
-    arrays = {"x_train": features[~test], "y_train": labels[~test], "voice_train": voices[~test],
-              "x_test": features[test], "y_test": labels[test], "voice_test": voices[test],
+    train_idx, test_idx = np.flatnonzero(~np.isin(voices, plan.test_voices)), np.flatnonzero(np.isin(voices, plan.test_voices))
+    # Clips are planned voice by voice; mixed, any first N held-out clips cover many voices.
+    tr, te = _orders(len(train_idx), len(test_idx), spec.seed)
+    train_idx, test_idx = train_idx[tr], test_idx[te]
+    arrays = {"x_train": features[train_idx], "y_train": labels[train_idx], "voice_train": voices[train_idx],
+              "x_test": features[test_idx], "y_test": labels[test_idx], "voice_test": voices[test_idx],
               "class_names": np.array(names)}
     if cache is not None:
         from .artifacts import atomic_write_bytes
