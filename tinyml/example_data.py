@@ -131,6 +131,12 @@ def _spread(items: list, count: int) -> list:
     return [items[int((i + 0.5) * len(items) / count)] for i in range(count)]
 
 
+def _no_path(spec: DatasetSpec) -> None:
+    if spec.path:
+        raise DatasetError(f"dataset kind '{spec.kind}' takes no path (its data come with a package); "
+                           f"remove path: {spec.path}.")
+
+
 def _range_option(kind: str, name: str, value, low: float, high: float) -> tuple[float, float]:
     try:
         a, b = (float(v) for v in value)
@@ -328,6 +334,7 @@ def make_gesture_windows(recordings: list[np.ndarray], labels: np.ndarray, subje
 def gesture_split(spec: DatasetSpec):
     """The gestures dataset with its subject columns (for inspection and tests)."""
     opts = _options(spec, _GESTURES_DEFAULTS)
+    _no_path(spec)
     try:
         window_s, overlap = float(opts["window_s"]), float(opts["overlap"])
     except (TypeError, ValueError):
@@ -451,6 +458,7 @@ class _KwsPlan:
 
 def _kws_plan(spec: DatasetSpec, catalogue: tuple[str, set[str], set[str]] | None) -> _KwsPlan:
     opts = _options(spec, _KWS_DEFAULTS)
+    _no_path(spec)
     kind = "kws_espeak"
 
     def words(name: str) -> list[str]:
@@ -474,7 +482,7 @@ def _kws_plan(spec: DatasetSpec, catalogue: tuple[str, set[str], set[str]] | Non
         voices = [f"{a}+{v}" for a in opts["accents"] for v in opts["variants"]]
     else:
         voices = list(opts["voices"])
-    if len(voices) < 2 or len(set(voices)) != len(voices):
+    if not all(isinstance(v, str) for v in voices) or len(voices) < 2 or len(set(voices)) != len(voices):
         raise DatasetError(f"{kind} needs at least two distinct voices (some for training, some held "
                            f"out), got {voices!r}.")
     if catalogue is not None:

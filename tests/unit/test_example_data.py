@@ -174,6 +174,8 @@ def test_gestures_options():
         load_dataset(DatasetSpec(kind="gestures", options={"test_subjects": [11]}))
     with pytest.raises(DatasetError, match="overlap"):
         load_dataset(DatasetSpec(kind="gestures", options={"overlap": 1.0}))
+    with pytest.raises(DatasetError, match="takes no path"):
+        load_dataset(DatasetSpec(kind="gestures", path="watch.npy"))
     with pytest.raises(DatasetError, match="not none or all"):
         load_dataset(DatasetSpec(kind="gestures", options={"test_subjects": list(range(1, 11))}))
 
