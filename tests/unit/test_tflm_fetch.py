@@ -222,6 +222,11 @@ def test_download_assembles_exactly_the_selected_files_and_verifies_them(tmp_pat
     # a second fetch finds it in the cache and does nothing
     again = fetch(pin=pin, dest_root=cache)
     assert again.method == "cached" and again.manifest_sha256 == result.manifest_sha256
+    # a tree of that ref that is not the pinned one (e.g. assembled unverified) is replaced
+    prov["manifest_sha256"] = "0" * 64
+    (tree / PROVENANCE_FILE).write_text(json.dumps(prov))
+    assert fetch(pin=pin, dest_root=cache).method == "download"
+    assert json.loads((tree / PROVENANCE_FILE).read_text())["manifest_sha256"] == result.manifest_sha256
 
 
 def test_a_file_differing_from_the_manifest_installs_nothing(tmp_path, archives):
@@ -357,8 +362,9 @@ def make_repo(path: Path, files: dict[str, str], bare: bool = False, tag: str | 
     return path, commit
 
 
-@pytest.fixture
-def git_clones(tmp_path):
+@pytest.fixture(scope="module")
+def git_clones(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("clones")
     deps = fake_sources()
     dirs, commits = {}, {}
     for name, files in deps.items():

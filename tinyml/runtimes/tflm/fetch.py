@@ -98,7 +98,11 @@ def fetch(*, ref: str | None = None, from_dirs: list[Path] | None = None,
     dest_root = Path(dest_root) if dest_root is not None else tflm_cache_dir()
     dest = dest_root / ref
     existing = inspect_tree(dest, "cache") if dest.is_dir() else None
-    if existing is not None and existing.provenance and not force:
+    # A cached tree is reused only if it is the one this pin describes (an
+    # unverified tree of the same ref is assembled again when a pin exists).
+    reusable = existing is not None and existing.provenance is not None and (
+        pin is None or existing.provenance.get("manifest_sha256") == pin.manifest_sha256)
+    if reusable and not force:
         prov = existing.provenance
         return FetchResult(dest, ref, "cached", bool(prov.get("verified")), prov.get("file_count", 0),
                            prov.get("tree_bytes", 0), prov.get("manifest_sha256", ""),
