@@ -24,8 +24,20 @@ def _export_tflm_dir(ctx, param, value):
     return value
 
 
+def _export_tflm_kernels(ctx, param, value):
+    if value is not None:
+        import os
+
+        os.environ["TINYML_TFLM_KERNELS"] = value
+    return value
+
+
 def tflm_dir_option(func):
-    """--tflm-dir for every command that may use TFLM."""
+    """--tflm-dir and --tflm-kernels for every command that may use TFLM."""
+    func = click.option(
+        "--tflm-kernels", type=click.Choice(["cmsis_nn", "reference"]), default=None,
+        callback=_export_tflm_kernels, expose_value=False, is_eager=True,
+        help="TFLite Micro kernels: cmsis_nn (default, $TINYML_TFLM_KERNELS) or reference.")(func)
     return click.option(
         "--tflm-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
         callback=_export_tflm_dir, expose_value=False, is_eager=True,
@@ -127,6 +139,59 @@ def fetch(ref, from_dirs, force, allow_unverified, as_json):
     console().print(f"TFLM {result.ref[:12]} {how}: {result.tree}\n"
                     f"{result.file_count} files, {result.tree_bytes / 1e6:.1f} MB; {check} "
                     f"(sha256 {result.manifest_sha256[:16]}...)", markup=False)
+
+
+@tflm.command("build")
+@click.option("--board", required=True, help="Board whose core and FPU the library is built for.")
+@click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]), default="cmsis_nn", show_default=True,
+              help="cmsis_nn: CMSIS-NN kernels where TFLM has them (OPTIMIZED_KERNEL_DIR=cmsis_nn); "
+                   "reference: TFLM's portable kernels only.")
+@click.option("--opt", type=click.Choice(["-Os", "-O2", "-O3"]), default="-Os", show_default=True,
+              help="-Os: TFLM's release levels (core -Os, kernels -O2); -O2/-O3: everything at that level.")
+@click.option("--strip-error-strings", is_flag=True,
+              help="TFLM's BUILD_TYPE=release (-DTF_LITE_STRIP_ERROR_STRINGS): smaller, no log text, "
+                   "no per-operator profile.")
+@click.option("--force", is_flag=True, help="Build again even if the cache has this library.")
+@click.option("--jobs", "-j", type=int, default=None, help="Parallel compiler processes (default: CPU count).")
+@click.option("--boards-dir", "boards_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Extra folder of board YAML files.")
+@tflm_dir_option
+@json_option
+def build(board, kernels, opt, strip_error_strings, force, jobs, boards_dirs, as_json):
+    """Build (or find in the cache) the TFLM static library for a board's core.
+
+    \b
+    Firmware builds do this on their own the first time; run it ahead (e.g. in
+    CI, with a cached $TINYML_CACHE_DIR) to keep it out of the first build.
+
+    \b
+    Example:
+      tinyml tflm build --board mps2-an386
+      tinyml tflm build --board nucleo-f767zi --kernels reference --json
+    """
+    from ..boards import core_flags, load_board
+    from ..progress import cli_progress
+    from ..runtimes.tflm import require_tree
+    from ..runtimes.tflm.firmware import library_config
+    from ..runtimes.tflm.library import build_library
+
+    tree = require_tree(None)
+    b = load_board(board, boards_dirs=list(boards_dirs) or None)
+    config = library_config(core_flags(b), opt, kernels, strip_error_strings)
+    with cli_progress(enabled=not as_json) as sink:
+        lib = build_library(tree, config, jobs=jobs, progress=sink, force=force)
+    record = {"library": lib.path, "key": lib.key, "reused": lib.reused, "kernels": kernels,
+              "core_flags": list(config.core_flags), "core_opt": config.core_opt,
+              "kernel_opt": config.kernel_opt, "strip_error_strings": strip_error_strings,
+              "object_count": lib.object_count, "build_seconds": lib.build_seconds,
+              "library_bytes": lib.path.stat().st_size, "tree": tree.root}
+    if as_json:
+        emit_json(record)
+        return
+    what = f"TFLM library for {b.name} ({' '.join(config.core_flags)}, {kernels} kernels)"
+    how = (f"from the cache (built once, in {lib.build_seconds:.0f} s)" if lib.reused
+           else f"built in {lib.build_seconds:.0f} s from {lib.object_count} files")
+    console().print(f"{what} {how}: {lib.path} ({record['library_bytes']:,} bytes)", markup=False)
 
 
 @tflm.command("info")

@@ -17,6 +17,7 @@ depend on where the TFLM tree or the cache live.
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ def _licenses(tree: TFLMTree) -> list[Path]:
 
 def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_flags: list[str],
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
-                     kernels: str = "cmsis_nn", strip_error_strings: bool = False, progress=None,
+                     kernels: str | None = None, strip_error_strings: bool = False, progress=None,
                      **_ignored):
     """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources."""
     from ...export import render_model_data
@@ -145,6 +146,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
     from . import require_tree
 
     model_path = Path(model_path)
+    kernels = kernels or os.environ.get("TINYML_TFLM_KERNELS") or "cmsis_nn"
     tree = require_tree(tflm_dir)
     model = load_model(model_path)
     ops = plan_resolver(model, tree, model_path)
