@@ -6,11 +6,15 @@ Writes firmware_templates/aot/footprint.yaml and firmware_templates/tflm/footpri
 aot, for every core of boards/cores.yaml, from real arm-none-eabi-gcc builds (-Os -std=c99
 -ffunction-sections -fdata-sections, linked with --gc-sections and newlib-nano, the flags of the
 firmware stage's Makefile):
-  - application: bench/footprint/app.c (vector table, reset handler, semihosting console with a
-    line buffer, SysTick tick counter, the harness protocol lines) + io.c + a do-nothing
-    tinyml_invoke, linked alone. Its flash is `application_code_bytes`, its data+bss
-    `application_ram_bytes` (the 1-byte stand-in input/output buffers included: up to 32 bytes
-    counted twice, on the safe side).
+  - application: the firmware tinyml itself generates (`tinyml firmware` + `tinyml build`, device
+    variant) for every board of the registry with that core, around a tiny int8 CNN with one baked
+    sample. The build's size split names the application part (startup, vector table, clock init,
+    console driver, harness, libc); minus the baked sample (flash) and the model's input/output
+    buffers (RAM), the largest over the core's boards is `application_code_bytes` /
+    `application_ram_bytes`.
+  - the probe application: bench/footprint/app.c (vector table, reset handler, semihosting console,
+    SysTick ticks, the protocol lines) + io.c + a do-nothing tinyml_invoke, linked alone: the
+    baseline of the kernel measurements below.
   - each kernel of firmware_templates/aot/kernels: the same link plus the kernel library with
     `-Wl,-u,<kernel>`; the growth is `kernel_code_bytes[<kernel>]`: the kernel and everything it
     pulls in (static helpers, libgcc/libc routines). A model's runtime code is estimated as the
@@ -48,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from tinyml import proc  # noqa: E402
 from tinyml.artifacts import atomic_write_text  # noqa: E402
 from tinyml.boards import load_cores  # noqa: E402
-from tinyml.check import elf_sizes  # noqa: E402
+from tinyml.check import elf_sizes, kernel_sources_sha256  # noqa: E402
 from tinyml.resources import data_dir  # noqa: E402
 
 PROBE = ROOT / "bench" / "footprint"
@@ -196,6 +200,55 @@ def run_and_compare(elf: Path, board, model: Path, project, work: Path) -> str:
     return f"{machine}: bit-exact with tflite-micro, {instructions:,} instructions"
 
 
+def make_tiny_model(path: Path) -> Path:
+    """8x8x1 -> CONV_2D(4, 3x3) -> MAX_POOL_2D -> DEPTHWISE_CONV_2D -> FULLY_CONNECTED(10), int8:
+    small enough for every board (the microbit's 16 KB of RAM included)."""
+    import numpy as np
+
+    from tinyml.tfcompat import tf
+    t = tf()
+    t.keras.utils.set_random_seed(0)
+    keras = t.keras
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)),
+                              keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                              keras.layers.MaxPooling2D(2),
+                              keras.layers.DepthwiseConv2D(3, padding="valid", activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10)])
+    rep = np.random.default_rng(0).normal(size=(32, 8, 8, 1)).astype(np.float32)
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([s[None]] for s in rep)
+    conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = t.int8
+    conv.inference_output_type = t.int8
+    path.write_bytes(conv.convert())
+    return path
+
+
+def measure_application(core: str, model: Path, work: Path) -> dict:
+    """Application bytes of tinyml's own device firmware on every board of this core."""
+    from tinyml.boards import list_boards
+    from tinyml.build import build_project
+    from tinyml.errors import BoardError
+    from tinyml.firmware import firmware
+    from tinyml.tflite_model import load_model
+
+    m = load_model(model)
+    io_bytes = sum(t.nbytes for t in (*m.input_tensors, *m.output_tensors))
+    per_board = {}
+    for board in (b for b in list_boards() if b.core == core):
+        try:
+            project = firmware(work / "fw", board.name, runtime="aot", model=model, samples=1, seed=0,
+                               out_dir=work / "fw" / board.name)
+        except BoardError as exc:  # e.g. no console driver for this family yet
+            print(f"    {board.name}: not measured ({exc.message})")
+            continue
+        size = build_project(project.dir).size
+        per_board[board.name] = (size["split"]["application"] - size.get("samples_bytes", 0),
+                                 size["split_ram"]["application"] - io_bytes)
+    return per_board
+
+
 def core_flags_for(core: str, facts) -> list[str]:
     fpus = [f for f in facts.fpu_flags if f != "none"] or ["none"]
     return [*facts.flags, *facts.fpu_flags[fpus[0]]]
@@ -220,8 +273,13 @@ def yaml_lines_aot(results: dict, toolchain: str, models: list[str]) -> str:
         "#     the const parameter structs, shape arrays), per operator, the largest over the reference",
         f"#     models ({', '.join(models)}).",
         "#   runtime_ram_bytes: static data of the kernel library (the arena is counted apart).",
+        "#   application_*: tinyml's own device firmware (tinyml firmware + build) for each board of the",
+        "#     core around a tiny CNN, application part of the size split minus the baked sample (flash)",
+        "#     and the model's input/output buffers (RAM); the largest over the boards (listed per core).",
+        "#   kernel_sources_sha256: the kernel library measured (tinyml check notes a mismatch).",
         "runtime: aot",
         f"measured_with: \"{toolchain}; bench/measure_footprint.py\"",
+        f"kernel_sources_sha256: {kernel_sources_sha256()}",
         "cores:",
     ]
     for core, r in results.items():
@@ -231,6 +289,13 @@ def yaml_lines_aot(results: dict, toolchain: str, models: list[str]) -> str:
         for key in ("application_code_bytes", "application_ram_bytes", "runtime_ram_bytes", "library_code_bytes",
                     "per_operator_bytes"):
             out.append(f"    {key}: {r[key]}")
+        if "application_from" in r:
+            out.append(f"    #   application: no board of {core} builds with the firmware stage yet; "
+                       f"figures of {r['application_from']} (same architecture)")
+        for board, (code, ram) in sorted(r.get("applications", {}).items()):
+            out.append(f"    #   application on {board}: {code} bytes flash, {ram} bytes RAM")
+        out.append(f"    #   probe application (bench/footprint/app.c): {r['probe_application_code_bytes']} bytes flash, "
+                   f"{r['probe_application_ram_bytes']} bytes RAM")
         out.append("    kernel_code_bytes:")
         for k, v in sorted(r["kernel_code_bytes"].items()):
             out.append(f"      {k}: {v}")
@@ -262,7 +327,8 @@ def yaml_lines_tflm(results: dict, toolchain: str) -> str:
         "#   change the size of int8 NN kernels). No TFLM firmware was linked for them.",
         f"# runtime_ram_bytes: {TFLM_RUNTIME_RAM_BYTES}, an estimate of the interpreter and op resolver objects",
         "#   outside the arena (about 150 + 40 x operators bytes on a 32-bit target, rounded up).",
-        "# application_ram_bytes / application_code_bytes: bench/footprint/app.c on that core (as for aot).",
+        "# application_ram_bytes / application_code_bytes: tinyml's device firmware on that core (as for aot;",
+        "#   the code figure is informational since the .text figures include an application).",
         "runtime: tflm",
         f"measured_with: \"../shared/BENCHMARKS.md (cortex-m4); {toolchain} for the scale factors\"",
         "cores:",
@@ -312,8 +378,10 @@ def main(argv=None) -> int:
     if "cortex-m4" not in names:
         names = ["cortex-m4", *names]  # the tflm scale factors are relative to cortex-m4
     work_root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tinyml-footprint-"))
+    work_root.mkdir(parents=True, exist_ok=True)
     results = {}
     try:
+        tiny = make_tiny_model(work_root / "tiny_cnn.tflite")
         for core in names:
             work = work_root / core
             if work.exists():
@@ -321,6 +389,21 @@ def main(argv=None) -> int:
             work.mkdir(parents=True)
             results[core] = measure_aot_core(core, core_flags_for(core, cores[core]), work, models, args.run)
             r = results[core]
+            r["probe_application_code_bytes"] = r["application_code_bytes"]
+            r["probe_application_ram_bytes"] = r["application_ram_bytes"]
+            apps = measure_application(core, tiny, work)
+            same_arch = [c for c in results if c != core and cores[c].arch == cores[core].arch
+                         and results[c].get("applications")]
+            if apps:
+                r["applications"] = apps
+                r["application_code_bytes"] = max(code for code, _ in apps.values())
+                r["application_ram_bytes"] = max(ram for _, ram in apps.values())
+            elif same_arch:
+                # No board of this core builds yet: a core of the same architecture runs the same code.
+                src = results[same_arch[0]]
+                r["application_from"] = same_arch[0]
+                r["application_code_bytes"] = src["application_code_bytes"]
+                r["application_ram_bytes"] = src["application_ram_bytes"]
             print(f"{core:14} app {r['application_code_bytes']:6} B flash {r['application_ram_bytes']:5} B RAM, "
                   f"library {r['library_code_bytes']:6} B, {r['per_operator_bytes']} B/op")
             for name, m in r["models"].items():

@@ -89,7 +89,19 @@ class CoreFootprint(_Strict):
 class Footprint(_Strict):
     runtime: Literal["aot", "tflm"]
     measured_with: str
+    kernel_sources_sha256: str | None = None
     cores: dict[str, CoreFootprint]
+
+
+def kernel_sources_sha256() -> str:
+    """Fingerprint of the shipped aot kernel library (file names and bytes of its .c/.h)."""
+    import hashlib
+    from .resources import data_dir
+    kdir = data_dir("firmware_templates") / "aot" / "kernels"
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in kdir.iterdir() if p.suffix in (".c", ".h")):
+        h.update(name.encode() + b"\0" + (kdir / name).read_bytes())
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,6 +173,7 @@ class ModelFacts:
     constant_bytes: int                 # all constant tensors as stored
     float_constant_bytes: int           # of which float32 (not quantized)
     io_bytes: int                       # model input + output tensors
+    output_bytes: int                   # of which output
     largest_pair: ActivationPair | None
     half_width_constant_bytes: int      # constant tensors with a width multiplier of 0.5
     half_width_pair_bytes: int | None
@@ -268,6 +281,7 @@ def model_facts(model_path: str | Path) -> ModelFacts:
         constant_bytes=sum(t.nbytes for t in consts),
         float_constant_bytes=sum(t.nbytes for t in consts if t.dtype in ("float32", "float16", "float64")),
         io_bytes=sum(model.tensor(t).nbytes for t in (*model.inputs, *model.outputs)),
+        output_bytes=sum(model.tensor(t).nbytes for t in model.outputs),
         largest_pair=_largest_pair(model), half_width_constant_bytes=half_consts,
         half_width_pair_bytes=half_pair, tflm_arena_bytes=tflm_arena_bytes(model_path))
     _aot_facts(model, facts)
@@ -421,8 +435,15 @@ def _ram_common(board, cf: CoreFootprint, reserve_percent: float, runtime: str) 
     return items
 
 
-def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | None = None) -> FitResult:
-    """The fit before anything is built (every figure labelled with its basis)."""
+DEFAULT_FIRMWARE_SAMPLES = 10   # inputs `tinyml firmware` bakes into its test firmware by default
+
+
+def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | None = None,
+             samples: int = 0) -> FitResult:
+    """The fit before anything is built (every figure labelled with its basis).
+
+    `samples`: test inputs baked into flash by tinyml's harness firmware (0: a
+    deployed application that reads its inputs from a sensor)."""
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r}; choose aot or tflm.")
     pct = board.ram_reserve_percent if reserve_percent is None else reserve_percent
@@ -461,9 +482,22 @@ def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | No
     if board.boot_stage is not None:
         flash_items.append(Item(f"boot stage ({board.boot_stage.name})", board.boot_stage.bytes, "board",
                                 "boot_stage of the board file"))
+    input_bytes = facts.io_bytes - facts.output_bytes
+    if samples:
+        flash_items.append(Item(f"baked test inputs ({samples} x {input_bytes:,} bytes)", samples * input_bytes,
+                                "exact", "the samples tinyml's harness firmware carries in flash"))
     ram_items += _ram_common(board, cf, pct, runtime)
+    flash_free = board.memory.flash.size - sum(i.bytes for i in flash_items)
+    if not samples and 0 <= flash_free < DEFAULT_FIRMWARE_SAMPLES * input_bytes:
+        notes.append(f"tinyml's test firmware bakes {DEFAULT_FIRMWARE_SAMPLES} inputs into flash by default "
+                     f"({DEFAULT_FIRMWARE_SAMPLES * input_bytes:,} bytes), more than the {flash_free:,} bytes left: "
+                     f"render it with at most {flash_free // max(1, input_bytes)} samples (check with --samples).")
     if cf.basis == "scaled estimate":
         notes.append(f"No build was measured for {board.core}: code figures are scaled ({cf.reason}).")
+    fp = load_footprint(runtime)
+    if runtime == "aot" and fp.kernel_sources_sha256 and fp.kernel_sources_sha256 != kernel_sources_sha256():
+        notes.append("firmware_templates/aot/footprint.yaml was measured from another version of the kernel "
+                     "library: run bench/measure_footprint.py to bring the code figures up to date.")
     return FitResult(board=board.name, runtime=runtime, basis="estimate", model=str(facts.path),
                      model_sha256=facts.sha256,
                      flash=Budget("flash", board.memory.flash.size, flash_items),
@@ -656,6 +690,13 @@ def suggestions(result: FitResult, facts: ModelFacts, board, other: FitResult | 
             out.append(f"The weights are already int8 ({_fmt(facts.constant_bytes)} of constants): pruning does "
                        "not shrink a dense int8 tensor unless the runtime stores it compressed (neither aot nor "
                        "tflm does); clustering to 16 values would need 4-bit packing to save space.")
+        baked = next((i for i in result.flash.items if i.name.startswith("baked test inputs")), None)
+        if baked is not None:
+            per_sample = facts.io_bytes - facts.output_bytes
+            fewer = math.ceil(short / max(1, per_sample))
+            if fewer * per_sample <= baked.bytes:
+                out.append(f"Baking {fewer} fewer test input{'s' if fewer != 1 else ''} "
+                           f"({per_sample:,} bytes each) would make it fit.")
         saved = facts.constant_bytes - facts.half_width_constant_bytes
         if saved > 0:
             verdict = "would fit" if saved >= short else f"still {_fmt(short - saved)} short"
@@ -694,7 +735,7 @@ def suggestions(result: FitResult, facts: ModelFacts, board, other: FitResult | 
 # ----------------------------------------------------------------------------- the stage
 
 def _registry_fits(facts: ModelFacts, runtime: str, reserve_percent: float | None, boards_dirs,
-                   exclude: str) -> list[tuple[str, bool]]:
+                   exclude: str, samples: int = 0) -> list[tuple[str, bool]]:
     """(name, is an emulator machine) of every other board the model fits (estimate)."""
     from .boards import list_boards
     names = []
@@ -702,7 +743,7 @@ def _registry_fits(facts: ModelFacts, runtime: str, reserve_percent: float | Non
         if b.name == exclude:
             continue
         try:
-            r = estimate(facts, b, runtime, reserve_percent if reserve_percent is not None else None)
+            r = estimate(facts, b, runtime, reserve_percent, samples=samples)
         except TinyMLError:
             continue
         if r.fits:
@@ -713,7 +754,7 @@ def _registry_fits(facts: ModelFacts, runtime: str, reserve_percent: float | Non
 def check_fit(model_path: str | Path, board_name, *, runtime: str = "aot", reserve_percent: float | None = None,
               build_dir: str | Path | None = None, elf_path: str | Path | None = None,
               boards_dirs: Iterable[str | Path] | None = None, facts: ModelFacts | None = None,
-              advise: bool = True) -> FitResult:
+              advise: bool = True, samples: int = 0) -> FitResult:
     """Check one model on one board. Measured figures are used when a build of
     this model for this board and runtime exists (or elf_path is given);
     otherwise the estimate. `advise` adds suggestions and the boards it fits."""
@@ -727,16 +768,16 @@ def check_fit(model_path: str | Path, board_name, *, runtime: str = "aot", reser
     result, pre_notes = measured(facts, board, runtime, reserve_percent=reserve_percent, elf_path=elf_path,
                                  build_dir=build_dir)
     if result is None:
-        result = estimate(facts, board, runtime, reserve_percent)
+        result = estimate(facts, board, runtime, reserve_percent, samples=samples)
     result.notes[:0] = pre_notes
     if advise and not result.fits:
         other_rt = "tflm" if runtime == "aot" else "aot"
         try:
-            other = estimate(facts, board, other_rt, reserve_percent)
+            other = estimate(facts, board, other_rt, reserve_percent, samples=samples)
         except TinyMLError:
             other = None
         result.suggestions = suggestions(result, facts, board, other)
-        fits_on = _registry_fits(facts, runtime, reserve_percent, boards_dirs, board.name)
+        fits_on = _registry_fits(facts, runtime, reserve_percent, boards_dirs, board.name, samples)
         result.fits_on = [name for name, _ in fits_on]
         dev = [name for name, emulator in fits_on if not emulator]
         emu = [name for name, emulator in fits_on if emulator]

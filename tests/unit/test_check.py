@@ -144,6 +144,30 @@ def test_reserve_and_boot_stage_items(facts):
         estimate(facts["ad01_int8"], load_board("rpi-pico"), "aot", reserve_percent=100)
 
 
+def test_baked_samples(facts):
+    f = facts["vww_96_int8"]
+    board = load_board("microbit-v2")
+    plain = estimate(f, board, "aot")
+    assert plain.fits
+    # 10 vww inputs (96x96x3 bytes each) do not fit next to the model; the note says how many do.
+    assert f.io_bytes - f.output_bytes == 27648
+    free = plain.flash.headroom_bytes
+    assert any(f"render it with at most {free // 27648} samples" in n for n in plain.notes)
+    baked = check_fit(f.path, board, runtime="aot", samples=10, facts=f)
+    assert _by_name(baked.flash, "baked test inputs (10 x 27,648 bytes)") == 276480
+    assert baked.flash.used_bytes == plain.flash.used_bytes + 276480 and not baked.fits
+    fewer = math.ceil((276480 - free) / 27648)
+    noun = "input" if fewer == 1 else "inputs"
+    assert f"Baking {fewer} fewer test {noun} (27,648 bytes each) would make it fit." in baked.suggestions
+
+
+def test_stale_footprint_table_is_noted(facts, monkeypatch):
+    import tinyml.check as check
+    monkeypatch.setattr(check, "kernel_sources_sha256", lambda: "0" * 64)
+    r = estimate(facts["kws_ref_model"], load_board("mps2-an386"), "aot")
+    assert any("measured from another version of the kernel library" in n for n in r.notes)
+
+
 # ----------------------------------------------------------------------------- advice
 
 def test_flash_shortfall_advice(facts):

@@ -17,12 +17,15 @@ from .common import build_dir_option, console, emit_json, json_option
               help="Runtime whose code and arena to count.")
 @click.option("--reserve-percent", type=click.FloatRange(0, 100, max_open=True), default=None,
               help="RAM reserve margin in percent (default: the board's ram_reserve_percent, usually 10).")
+@click.option("--samples", type=click.IntRange(0), default=0, show_default=True,
+              help="Count this many test inputs baked into flash, as tinyml's harness firmware carries them "
+                   "(0: a deployed application).")
 @click.option("--elf", "elf_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Use the sizes of this linked firmware instead of the estimate.")
 @boards_dir_option
 @build_dir_option
 @json_option
-def check(model, board, runtime, reserve_percent, elf_path, boards_dirs, build_dir, as_json):
+def check(model, board, runtime, reserve_percent, samples, elf_path, boards_dirs, build_dir, as_json):
     """Check that MODEL fits BOARD: used / available / headroom for flash and RAM.
 
     \b
@@ -47,7 +50,7 @@ def check(model, board, runtime, reserve_percent, elf_path, boards_dirs, build_d
             raise ModelError(f"no MODEL given and {model} does not exist; run `tinyml quantize -B {build_dir}` "
                              "or pass a .tflite file.", path=model)
     result, written = check_to_build(model, board, build_dir, runtime=runtime, reserve_percent=reserve_percent,
-                                     elf_path=elf_path, boards_dirs=list(boards_dirs) or None)
+                                     elf_path=elf_path, boards_dirs=list(boards_dirs) or None, samples=samples)
     if as_json:
         data = result.to_dict()
         data["artifact"] = str(written)
