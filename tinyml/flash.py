@@ -442,6 +442,98 @@ def check_boot_stage(board, image: bytes, source: Path) -> str | None:
     return f"{source.name} starts with a valid {stage.name} stage."
 
 
+def read_ihex(path: Path) -> list[tuple[int, bytes]]:
+    """Intel HEX (what objcopy -O ihex writes) as sorted, merged (address, bytes) segments."""
+    chunks: list[tuple[int, bytes]] = []
+    upper = 0
+    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        where = f"{path} line {number}"
+        if not line.startswith(":"):
+            raise ConfigError(f"{where} is not an Intel HEX record (it does not start with ':').", path=path)
+        try:
+            record = bytes.fromhex(line[1:])
+        except ValueError:
+            raise ConfigError(f"{where} has characters that are not hex digits.", path=path) from None
+        if len(record) < 5 or len(record) != 5 + record[0]:
+            raise ConfigError(f"{where} has a byte count that does not match its length.", path=path)
+        if sum(record) & 0xFF:
+            raise ConfigError(f"{where} fails its checksum.", path=path)
+        count, offset, kind, data = record[0], int.from_bytes(record[1:3], "big"), record[3], record[4:4 + record[0]]
+        if kind == 0x00:
+            chunks.append((upper + offset, data))
+        elif kind == 0x01:
+            break
+        elif kind == 0x02:
+            upper = int.from_bytes(data, "big") << 4
+        elif kind == 0x04:
+            upper = int.from_bytes(data, "big") << 16
+        elif kind not in (0x03, 0x05):
+            raise ConfigError(f"{where} has unknown record type {kind:#04x}.", path=path)
+    merged: list[tuple[int, bytearray]] = []
+    for address, data in sorted(chunks):
+        if merged and merged[-1][0] + len(merged[-1][1]) == address:
+            merged[-1][1].extend(data)
+        else:
+            merged.append((address, bytearray(data)))
+    return [(a, bytes(d)) for a, d in merged]
+
+
+def check_image(board, segments: list[tuple[int, bytes]], source: Path) -> str:
+    """The image lies in the board's flash and starts (after any boot stage) with a Cortex-M
+    vector table whose stack pointer is in the board's RAM and whose reset handler is Thumb
+    code in its flash: firmware built for another board (or the emulator variant) fails here."""
+    flash = board.memory.flash
+    if not segments:
+        raise ConfigError(f"{source} holds no data to program.", path=source)
+    low = segments[0][0]
+    high = max(a + len(d) for a, d in segments)
+    hint = f"; it was built for another memory map (rebuild with `tinyml build --board {board.name}`)"
+    if low < flash.origin or high > flash.end:
+        raise ConfigError(f"{source} writes {low:#x}-{high - 1:#x}, outside board {board.name}'s flash "
+                          f"{flash.origin:#x}-{flash.end - 1:#x}{hint}.", path=source)
+    first = next((d for a, d in segments if a == flash.origin), b"")
+    boot_note = check_boot_stage(board, first, source)
+    stage = getattr(board, "boot_stage", None)
+    table = flash.origin + (stage.bytes if stage is not None else 0)
+    words = b""
+    for address, data in segments:
+        if address <= table < address + len(data):
+            words = data[table - address:table - address + 8]
+    if len(words) < 8:
+        raise ConfigError(f"{source} has no vector table at {table:#x}, where board {board.name} boots from{hint}.",
+                          path=source)
+    sp, reset = int.from_bytes(words[:4], "little"), int.from_bytes(words[4:], "little")
+    ram = board.memory.ram  # the linker puts the stack in this region (board schema), not in extras
+    if not ram.origin < sp <= ram.end:
+        raise ConfigError(f"{source}: the initial stack pointer {sp:#x} at {table:#x} is not in board "
+                          f"{board.name}'s RAM {board.memory.ram.origin:#x}-{board.memory.ram.end - 1:#x}{hint}.",
+                          path=source)
+    if not reset & 1 or not flash.contains(reset & ~1):
+        raise ConfigError(f"{source}: the reset vector {reset:#x} at {table + 4:#x} is not Thumb code in board "
+                          f"{board.name}'s flash{hint}.", path=source)
+    note = (f"{source.name}: {high - low} bytes at {low:#x}-{high - 1:#x} in flash; vector table at {table:#x} "
+            f"(stack {sp:#x}, reset {reset:#x}).")
+    return f"{note} {boot_note}" if boot_note else note
+
+
+def _image_segments(board, fw: Path) -> tuple[list[tuple[int, bytes]], Path] | None:
+    """(segments, the file they were read from), or None when there is nothing to read."""
+    suffix = fw.suffix.lower()
+    if suffix == ".hex":
+        return read_ihex(fw), fw
+    if suffix == ".bin":
+        return [(board.memory.flash.origin, fw.read_bytes())], fw
+    if suffix == ".uf2":
+        from . import uf2
+        image = uf2.uf2_to_bin(fw.read_bytes(), family=board.flashing.uf2_family, source=str(fw))
+        return [(image.base_address, image.image)], fw
+    hex_beside = fw.with_suffix(".hex")  # an .elf: objcopy's .hex beside it has the same load image
+    return (read_ihex(hex_beside), hex_beside) if hex_beside.is_file() else None
+
+
 def _write_uf2_step(board, fl, fw: Path) -> tuple[Path, FlashStep | None, list[str]]:
     from . import uf2
 
@@ -453,14 +545,12 @@ def _write_uf2_step(board, fl, fw: Path) -> tuple[Path, FlashStep | None, list[s
         if image.base_address != board.memory.flash.origin:
             raise ConfigError(f"{fw} starts at {image.base_address:#x}, but board {board.name} runs from "
                               f"flash at {board.memory.flash.origin:#x}.", path=fw)
-        boot = check_boot_stage(board, image.image, fw)
-        return fw, None, notes + ([boot] if boot else [])
-    boot = check_boot_stage(board, fw.read_bytes(), fw)
+        return fw, None, notes
     target = fw.with_suffix(".uf2")
     step = FlashStep("write", f"convert {fw.name} to UF2 (family {uf2.family_label(family)}, "
                               f"base {board.memory.flash.origin:#x}, 256-byte payloads)",
                      src=fw, dest=target)
-    return target, step, [boot] if boot else []
+    return target, step, []
 
 
 def _do_write_uf2(board, fl, step: FlashStep) -> str:
@@ -526,6 +616,9 @@ def _plan(board_name: str, *, build_dir, runtime, firmware, method, probe_id, vo
     for attr in _NEEDS[method]:
         _required(fl, attr, board, method)
     fw = locate_firmware(method, board.name, build_dir=build_dir, runtime=runtime, firmware=firmware)
+    image = _image_segments(board, fw)
+    image_note = check_image(board, *image) if image is not None else \
+        f"{fw.name} is an ELF without a .hex beside it: its load addresses are not checked here."
     notes: list[str] = []
     if method == "pyocd":
         steps, notes = _plan_pyocd(board, fl, fw, probe_id)
@@ -538,10 +631,6 @@ def _plan(board_name: str, *, build_dir, runtime, firmware, method, probe_id, vo
                          f"(name another mount point with --volume).")
         steps = []
         src = fw
-        if method == "copy" and fw.suffix.lower() == ".bin":
-            boot = check_boot_stage(board, fw.read_bytes(), fw)
-            if boot:
-                notes.append(boot)
         if method == "uf2":
             src, write_step, more = _write_uf2_step(board, fl, fw)
             notes += more
@@ -559,7 +648,7 @@ def _plan(board_name: str, *, build_dir, runtime, firmware, method, probe_id, vo
             dest = mount / src.name
         steps.append(FlashStep("copy", f"copy {src.name} onto the {label} volume; the board programs "
                                        f"itself and resets", src=src, dest=dest))
-    return FlashResult(board.name, method, fw, True, steps, notes), board
+    return FlashResult(board.name, method, fw, True, steps, [image_note, *notes]), board
 
 
 def flash(board_name: str, *, build_dir: str | Path, runtime: str | None = None,

@@ -23,12 +23,38 @@ NO_PROBE = "tinyml-test-no-such-probe"
 
 
 def _image_for(board) -> bytes:
-    """A 700-byte image; boards with an RP2040-style boot stage get a valid boot2 in front."""
-    body = bytes((i * 13 + 5) & 0xFF for i in range(700))
+    """A 700-byte image the way the linker lays it out for `board`: boot stage (if the board has
+    one, here an RP2040 boot2 with its CRC), then a vector table (stack at the top of RAM, Thumb
+    reset handler in flash), then code."""
+    head = b""
     if board.boot_stage is not None:
         stage = bytes((i * 7) & 0xFF for i in range(252))
-        body = stage + F.crc32_mpeg2(stage).to_bytes(4, "little") + body[256:]
-    return body
+        head = stage + F.crc32_mpeg2(stage).to_bytes(4, "little")
+    reset = board.memory.flash.origin + len(head) + 0xC1
+    vectors = board.memory.ram.end.to_bytes(4, "little") + reset.to_bytes(4, "little")
+    body = head + vectors
+    return body + bytes((i * 13 + 5) & 0xFF for i in range(700 - len(body)))
+
+
+def _ihex(base: int, data: bytes) -> str:
+    """Intel HEX as objcopy writes it: type-04 upper address records, 16 data bytes a line."""
+    lines, upper = [], None
+
+    def record(kind: int, address: int, payload: bytes) -> str:
+        raw = bytes([len(payload), address >> 8 & 0xFF, address & 0xFF, kind]) + payload
+        return ":" + (raw + bytes([-sum(raw) & 0xFF])).hex().upper()
+
+    for off in range(0, len(data), 16):
+        address = base + off
+        if address >> 16 != upper:
+            upper = address >> 16
+            lines.append(record(0x04, 0, upper.to_bytes(2, "big")))
+        lines.append(record(0x00, address & 0xFFFF, data[off:off + 16]))
+    lines.append(record(0x01, 0, b""))
+    return "\n".join(lines) + "\n"
+
+
+IMAGES = {name: (_image_for(b), _ihex(b.memory.flash.origin, _image_for(b))) for name, b in BOARDS.items()}
 
 
 @pytest.fixture()
@@ -40,9 +66,10 @@ def build(tmp_path, monkeypatch):
     for name in REAL_BOARDS:
         out = F.firmware_dir(root, name, "aot")
         out.mkdir(parents=True)
-        (out / "firmware.elf").write_bytes(b"\x7fELF fake")
-        (out / "firmware.hex").write_text(":00000001FF\n")
-        (out / "firmware.bin").write_bytes(_image_for(BOARDS[name]))
+        image, hex_text = IMAGES[name]
+        (out / "firmware.elf").write_bytes(b"\x7fELF, not read: the .hex beside it is checked")
+        (out / "firmware.hex").write_text(hex_text)
+        (out / "firmware.bin").write_bytes(image)
     return root
 
 
@@ -284,7 +311,7 @@ def test_uf2_and_copy_onto_a_mounted_volume(build, tmp_path):
     microbit = tmp_path / "mnt" / "MICROBIT"
     microbit.mkdir()
     F.flash("microbit-v2", build_dir=build)
-    assert (microbit / "firmware.hex").read_text() == ":00000001FF\n"
+    assert (microbit / "firmware.hex").read_text() == _ihex(0, _image_for(BOARDS["microbit-v2"]))
 
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -315,5 +342,54 @@ def test_a_given_uf2_is_validated_not_rewritten(build, tmp_path):
         F.flash("rpi-pico", build_dir=build, firmware=wrong_family, dry_run=True)
     wrong_base = tmp_path / "low.uf2"
     wrong_base.write_bytes(uf2.bin_to_uf2(_image_for(board), 0x20000000, 0xE48BFF56))
-    with pytest.raises(ConfigError, match="starts at 0x20000000, but board rpi-pico runs from flash at 0x10000000"):
+    with pytest.raises(ConfigError, match=r"low.uf2 writes 0x20000000-0x200002ff, outside board rpi-pico's flash 0x10000000-0x101fffff"):
         F.flash("rpi-pico", build_dir=build, firmware=wrong_base, dry_run=True)
+
+
+# ------------------------------------------------------------------------- image checks
+
+def test_intel_hex_reader_on_hand_written_records(tmp_path):
+    path = tmp_path / "a.hex"
+    # objcopy style: upper address 0x0800, 4 bytes at 0x08000000, 2 bytes at 0x08000004, a gap,
+    # 1 byte at 0x08000010, start address record, end of file. Checksums by hand, e.g. the
+    # second record: 0x04+0x00+0x00+0x00+0xB0+0x26+0x00+0x20 = 0xFA, so 0x100 - 0xFA = 0x06.
+    path.write_text(":020000040800F2\n"
+                    ":04000000B026002006\n"
+                    ":02000400D90021\n"
+                    ":01001000AA45\n"
+                    ":04000005080000D916\n"
+                    ":00000001FF\n")
+    assert F.read_ihex(path) == [(0x08000000, bytes.fromhex("B0260020D900")), (0x08000010, b"\xAA")]
+    path.write_text(":04000000B0260020FF\n")
+    with pytest.raises(ConfigError, match="line 1 fails its checksum"):
+        F.read_ihex(path)
+    path.write_text("S00F000068656C6C6F\n")
+    with pytest.raises(ConfigError, match="not an Intel HEX record"):
+        F.read_ihex(path)
+
+
+def test_test_hex_writer_round_trips_through_the_reader(tmp_path):
+    data = bytes(range(256)) * 3
+    path = tmp_path / "b.hex"
+    path.write_text(_ihex(0x0800FF80, data))        # crosses a 64 KiB boundary
+    assert F.read_ihex(path) == [(0x0800FF80, data)]
+
+
+def test_firmware_for_another_board_is_refused_before_flashing(build):
+    f4 = F.firmware_dir(build, "stm32f4-discovery", "aot") / "firmware.hex"
+    with pytest.raises(ConfigError, match=r"initial stack pointer 0x20020000 at 0x8000000 is not in board "
+                                          r"nucleo-h743zi's RAM 0x24000000-0x2407ffff; it was built for another "
+                                          r"memory map \(rebuild with `tinyml build --board nucleo-h743zi`\)"):
+        F.flash("nucleo-h743zi", build_dir=build, firmware=f4, dry_run=True)
+    nrf = F.firmware_dir(build, "microbit-v2", "aot") / "firmware.hex"     # linked at 0x0
+    with pytest.raises(ConfigError, match=r"writes 0x0-0x2bb, outside board nucleo-h743zi's flash "
+                                          r"0x8000000-0x81fffff"):
+        F.flash("nucleo-h743zi", build_dir=build, firmware=nrf, dry_run=True)
+    board = BOARDS["nucleo-h743zi"]
+    even = bytearray(_image_for(board))
+    even[4:8] = (0x08000100).to_bytes(4, "little")                       # reset handler without Thumb bit
+    with pytest.raises(ConfigError, match="reset vector 0x8000100 at 0x8000004 is not Thumb code"):
+        F.check_image(board, [(0x08000000, bytes(even))], Path("x.bin"))
+    note = F.check_image(board, [(0x08000000, _image_for(board))], Path("x.bin"))
+    assert note == ("x.bin: 700 bytes at 0x8000000-0x80002bb in flash; vector table at 0x8000000 "
+                    "(stack 0x24080000, reset 0x80000c1).")
