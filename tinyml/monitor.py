@@ -228,6 +228,6 @@ def monitor(board_name: str, *, build_dir: str | Path, port: str | None = None, 
         size=size,
         extra={"target_board": project.target_board, "samples_origin": sample_set.origin,
                "console": project.console, "port": port, "baud": baud, "firmware": str(project_dir),
-               "console_log": str(log_path)})
+               "console_log": str(log_path), "firmware_notes": list(getattr(project, "notes", []) or [])})
     path = write_json(build_dir / "emulate" / f"{board.name}-serial.json", record)
     return MonitorResult(record, path, port, log_path)
