@@ -41,7 +41,7 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import BoardError, ConfigError, ModelError, TinyMLError
+from .errors import ConfigError, ModelError, TinyMLError
 
 RUNTIMES = ("aot", "tflm")
 FOOTPRINT_FILE = "footprint.yaml"
@@ -178,6 +178,7 @@ class ModelFacts:
     half_width_constant_bytes: int      # constant tensors with a width multiplier of 0.5
     half_width_pair_bytes: int | None
     tflm_arena_bytes: int
+    tflm_error: str | None = None       # why the tflite-micro interpreter cannot run it
     aot_error: str | None = None        # why the aot runtime cannot run it
     aot_weights_bytes: int = 0
     aot_arena_bytes: int = 0
@@ -275,6 +276,11 @@ def model_facts(model_path: str | Path) -> ModelFacts:
     model = load_model(model_path)
     consts = [t for t in model.tensors if t.data is not None]
     half_consts, half_pair = _half_width(model)
+    tflm_error = None
+    try:
+        tflm_arena = tflm_arena_bytes(model_path)
+    except ModelError as exc:
+        tflm_arena, tflm_error = 0, exc.message
     facts = ModelFacts(
         path=model_path, sha256=sha256_file(model_path), file_bytes=model_path.stat().st_size,
         operator_count=len(model.operators), opcodes=list(model.opcodes),
@@ -283,7 +289,7 @@ def model_facts(model_path: str | Path) -> ModelFacts:
         io_bytes=sum(model.tensor(t).nbytes for t in (*model.inputs, *model.outputs)),
         output_bytes=sum(model.tensor(t).nbytes for t in model.outputs),
         largest_pair=_largest_pair(model), half_width_constant_bytes=half_consts,
-        half_width_pair_bytes=half_pair, tflm_arena_bytes=tflm_arena_bytes(model_path))
+        half_width_pair_bytes=half_pair, tflm_arena_bytes=tflm_arena, tflm_error=tflm_error)
     _aot_facts(model, facts)
     return facts
 
@@ -293,7 +299,8 @@ def _aot_facts(model, facts: ModelFacts) -> None:
         from .runtimes.aot import ops as aot_ops
         from .runtimes.aot import plan_arena
     except ImportError:  # pragma: no cover - the aot runtime ships with tinyml
-        facts.aot_error = "the aot runtime (tinyml.runtimes.aot) is not installed"
+        # Without the generator: constants as stored, the whole kernel library, TFLM's arena.
+        facts.aot_weights_bytes = facts.constant_bytes
         facts.aot_arena_bytes = facts.tflm_arena_bytes
         facts.aot_arena_note = "aot planner missing: TFLM's host arena used instead"
         return
@@ -384,7 +391,7 @@ class FitResult:
 
 # ----------------------------------------------------------------------------- estimate
 
-def _tflm_code(core: str, cf: CoreFootprint, opcodes: list[str]) -> Item:
+def _tflm_code(cf: CoreFootprint, opcodes: list[str]) -> Item:
     ops = set(opcodes)
     covering = [b for b in cf.builds if ops <= set(b.operators)]
     scale = cf.scale or 1.0
@@ -408,7 +415,7 @@ def _tflm_code(core: str, cf: CoreFootprint, opcodes: list[str]) -> Item:
 
 def _aot_code(cf: CoreFootprint, kernels: list[str]) -> Item:
     known = [k for k in kernels if k in cf.kernel_code_bytes]
-    unknown = [k for k in kernels if k not in cf.kernel_code_bytes]
+    unknown = [k for k in kernels if k not in cf.kernel_code_bytes] or (["(no lowering)"] if not kernels else [])
     if unknown:
         # A kernel newer than the table: count the whole library rather than guess.
         return Item("runtime: int8 kernel library", cf.library_code_bytes or 0, "estimate",
@@ -468,8 +475,11 @@ def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | No
                           arena_note),
                      Item("model input + output buffers", facts.io_bytes, "exact", "tinyml_invoke's arguments")]
     else:
+        if facts.tflm_error is not None:
+            raise ModelError(f"{facts.path.name} cannot run on the tflm runtime: {facts.tflm_error} "
+                             "(try --runtime aot).", path=facts.path)
         flash_items = [Item("model (.tflite as a C array)", facts.file_bytes, "exact", str(facts.path.name)),
-                       _tflm_code(board.core, cf, facts.opcodes)]
+                       _tflm_code(cf, facts.opcodes)]
         ram_items = [Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
                           "measured by the Python tflite-micro interpreter on this 64-bit host: its pointer-sized "
                           "bookkeeping over-estimates the 32-bit MCU arena by a few hundred bytes to a few KB")]
@@ -798,6 +808,6 @@ def check_to_build(model_path: str | Path, board_name, build_dir: str | Path, **
     return result, out
 
 
-__all__ = ["ActivationPair", "Budget", "ElfSizes", "FitResult", "Item", "ModelFacts", "RUNTIMES", "BoardError",
+__all__ = ["ActivationPair", "Budget", "ElfSizes", "FitResult", "Item", "ModelFacts", "RUNTIMES",
            "check_fit", "check_to_build", "elf_sizes", "estimate", "load_footprint", "measured", "model_facts",
            "suggestions"]
