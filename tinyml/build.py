@@ -232,8 +232,15 @@ def build_project(project_dir: str | Path, *, opt: str | None = None, jobs: int 
                           cwd=project_dir, timeout_s=timeout_s, log_path=log, check=False)
         if result.timed_out or result.returncode != 0:
             text = result.stderr.strip() or result.stdout.strip()
-            errors = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines()
+            keys = ("error", "overflow", "will not fit", "undefined reference", "multiple definition")
+            errors = [line for line in text.splitlines() if any(k in line.lower() for k in keys)] \
+                or text.splitlines()
             what = "timed out" if result.timed_out else f"failed (make exit code {result.returncode})"
+            overflow = next((re.search(r"region `(\w+)' overflowed by (\d+) bytes", line) for line in errors
+                             if "overflowed by" in line), None)
+            if overflow:
+                what += (f": region {overflow[1]} overflowed by {int(overflow[2]):,} bytes (the firmware does "
+                         f"not fit the board's {overflow[1]})")
             raise ToolError(f"building {project_dir.name} {what}; full log: {log}.",
                             hint="\n".join(errors[-12:]) or None, log_path=log)
         elf = scratch / "firmware.elf"

@@ -191,8 +191,8 @@ def test_bad_options(ad01, tmp_path):
     s = seeded_samples(ad01, 1, 0)
     with pytest.raises(ConfigError, match="optimization"):
         render_firmware(ad01, "mps2-an386", tmp_path / "p", samples=s, opt="-O9")
-    with pytest.raises(ConfigError, match="tflm runtime cannot render firmware yet"):
-        render_firmware(ad01, "mps2-an386", tmp_path / "p", samples=s, runtime="tflm")
+    with pytest.raises(ConfigError, match="unknown runtime 'tvm'"):
+        render_firmware(ad01, "mps2-an386", tmp_path / "p", samples=s, runtime="tvm")
     with pytest.raises(DatasetError, match="640"):
         render_firmware(ad01, "mps2-an386", tmp_path / "p", samples=SampleSet(np.zeros((1, 3), np.int8), None, "x"))
     assert not (tmp_path / "p").exists()
