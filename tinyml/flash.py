@@ -44,8 +44,9 @@ OPENOCD_INSTALL_HINT = "install the Debian package: sudo apt-get install openocd
 _OPENOCD_NO_PROBE_MARKERS = ("open failed", "unable to find a matching", "no j-link device found",
                              "no device found", "unable to open", "couldn't open",
                              "error: no cmsis-dap device", "libusb_open() failed")
-_PYOCD_NO_PROBE_MARKERS = ("no connected debug probes", "no matching debug probe",
-                           "unable to open probe", "no available debug probes")
+# What pyocd 0.46 prints (checked by running it without a probe, with and without --uid).
+_PYOCD_NO_PROBE_MARKERS = ("no connected debug probe", "no matching debug probe",
+                           "no target device available", "unable to open probe")
 _PYOCD_PROBE_KINDS = "CMSIS-DAP (DAPLink), ST-LINK and Raspberry Pi Debugprobe/picoprobe"
 
 FLASH_TIMEOUT_S = 300

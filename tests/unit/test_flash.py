@@ -393,3 +393,15 @@ def test_firmware_for_another_board_is_refused_before_flashing(build):
     note = F.check_image(board, [(0x08000000, _image_for(board))], Path("x.bin"))
     assert note == ("x.bin: 700 bytes at 0x8000000-0x80002bb in flash; vector table at 0x8000000 "
                     "(stack 0x24080000, reset 0x80000c1).")
+
+
+def test_pyocd_failure_without_a_probe_is_classified(build, monkeypatch):
+    # pyOCD's own wording when the probe vanished between our USB check and its run (pyocd 0.46).
+    from tinyml.proc import RunResult
+
+    monkeypatch.setattr(F, "connected_pyocd_probes", lambda probe_id: [("0672FF48", "STM32 STLink")])
+    monkeypatch.setattr("tinyml.proc.run", lambda argv, **kw: RunResult(
+        list(argv), 1, "", "No connected debug probe matches unique ID '0672FF48'\n"
+        "0001801 E No target device available [load_cmd]\n", None))
+    with pytest.raises(ToolError, match=r"^no debug probe found for board nucleo-h743zi: pyOCD looked on USB"):
+        F.flash("nucleo-h743zi", build_dir=build, probe_id="0672FF48")
