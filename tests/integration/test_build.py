@@ -85,8 +85,17 @@ def test_every_board_device_firmware_builds_warning_free(tmp_path_factory, tmp_p
 
 
 def test_a_model_too_big_for_ram_fails_at_link_time(shared_models, tmp_path):
-    model = shared_models / "kws_ref_model.tflite"              # 16 KB arena + 2 KB stack > microbit's 16 KB
-    p = render_firmware(model, "microbit", tmp_path / "fw", variant="emulator", samples=seeded_samples(model, 1, 0))
+    import yaml
+
+    board = yaml.safe_load((Path(__file__).resolve().parents[2] / "boards" / "mps2-an386.yaml").read_text())
+    board.update(name="small-ram", stack_bytes="4K")
+    board["memory"]["ram"] = {"origin": 0x20000000, "size": "12K"}
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "small-ram.yaml").write_text(yaml.safe_dump(board))
+    model = shared_models / "kws_ref_model.tflite"              # its arena alone is larger than 8 KB
+    p = render_firmware(model, "small-ram", tmp_path / "fw", samples=seeded_samples(model, 1, 0),
+                        boards_dirs=[tmp_path / "boards"])
+    assert p.arena_bytes > 8192
     with pytest.raises(ToolError, match=r"building fw failed .*region RAM overflowed by [\d,]+ bytes") as exc:
         build_project(p.dir)
     assert "overflowed" in exc.value.hint and exc.value.log_path.is_file()

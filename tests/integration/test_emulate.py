@@ -131,11 +131,15 @@ def test_invoke_error_and_stale_image(tmp_path, monkeypatch, dense4):
         run_project(project.dir, timeout_s=30)
 
 
-def test_cli_emulate_json(tiny_build, capsys):
+def test_cli_emulate_json_with_an_explicit_model(tiny_build, tmp_path, capsys):
+    """A model named on the command line has no dataset: seeded random inputs, agreement only."""
     from tinyml.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["emulate", "--board", "mps2-an505", "--samples", "2", "-B", str(tiny_build), "--json"])
+        main(["emulate", str(tiny_build / "quantize" / "model.tflite"), "--board", "mps2-an505", "--samples", "2",
+              "-B", str(tmp_path), "--json"])
     assert exc.value.code == 0
     record = json.loads(capsys.readouterr().out)
     assert record["board"] == "mps2-an505" and record["agreement"]["matching"] == 2
+    assert record["accuracy"] == {"device": None, "host_int8": None}
+    assert "seeded random" in record["samples_origin"] and record["samples"][0]["label"] is None
