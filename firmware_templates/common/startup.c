@@ -120,6 +120,12 @@ uint32_t tinyml_stack_size_bytes(void) {
  * hands it to the C reporter. Thumb-1 only, so it also runs on v6-M. */
 __attribute__((naked)) void HardFault_Handler(void) {
     __asm__ volatile(
+#if defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+        /* A stack overflow (MSPLIM) fault must not fault again while reporting:
+         * the report runs below the limit, in what the heap and .bss left. */
+        "movs r0, #0\n\t"
+        "msr msplim, r0\n\t"
+#endif
         "movs r0, #4\n\t"
         "mov r1, lr\n\t"
         "tst r0, r1\n\t"

@@ -119,6 +119,14 @@ def test_a_hardfault_is_reported_with_the_pc(tmp_path, monkeypatch, dense4, boar
     assert "TINYML SAMPLE 0" in exc.value.hint
 
 
+def test_stack_overflow_is_caught_by_msplim_on_armv8m(tmp_path, monkeypatch, dense4):
+    project = _fixture_project(tmp_path, monkeypatch, dense4, "mps2-an505", 4)
+    with pytest.raises(EmulatorError, match="hardfault") as exc:
+        run_project(project.dir, timeout_s=30)
+    cfsr = int(exc.value.message.split("cfsr=")[1][:10], 16)
+    assert cfsr & (1 << 20)                                    # UFSR.STKOF: the stack limit, not luck
+
+
 def test_invoke_error_and_stale_image(tmp_path, monkeypatch, dense4):
     project = _fixture_project(tmp_path, monkeypatch, dense4, "mps2-an386", 3)
     with pytest.raises(EmulatorError, match="invoke returned 7 on sample 1"):
