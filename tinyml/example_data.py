@@ -4,7 +4,10 @@
 `spec.options` carries the kind-specific options listed here; an unknown
 option is an error naming it. `spec.seed` makes every random choice
 reproducible; the held-out split itself never depends on the seed, so
-accuracies measured with different seeds are on the same test samples.
+accuracies measured with different seeds are on the same test samples. Held-out
+samples come in a fixed mixed order (not recording by recording or voice by
+voice), so the first N of them, which emulation bakes into the firmware, are a
+fair sample.
 
 fashion_mnist
     Fashion-MNIST (Zalando, 28x28 grey images, 10 classes) from Debian's
