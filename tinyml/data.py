@@ -60,9 +60,10 @@ class Dataset:
 
 
 def spec_from_arg(arg: str, **kwargs) -> DatasetSpec:
-    """`digits`, or a path: *.npz, *.csv, or a directory of class folders."""
-    if arg == "digits":
-        return DatasetSpec(kind="digits", **kwargs)
+    """`digits` or an example dataset name (fashion_mnist, gestures,
+    kws_espeak), or a path: *.npz, *.csv, or a directory of class folders."""
+    if arg in ("digits", "fashion_mnist", "gestures", "kws_espeak"):
+        return DatasetSpec(kind=arg, **kwargs)
     path = Path(arg)
     if not path.exists():
         raise DatasetError(f"dataset '{arg}' is neither 'digits' nor an existing file or folder.",
@@ -78,7 +79,8 @@ def spec_from_arg(arg: str, **kwargs) -> DatasetSpec:
                        "a folder with one sub-folder of images per class, or 'digits').", path=arg)
 
 
-def load_dataset(spec: DatasetSpec) -> Dataset:
+def load_dataset(spec: DatasetSpec, progress=None) -> Dataset:
+    """Load and split; `progress` (a ProgressSink) shows long builds (kws synthesis)."""
     if spec.kind not in DATASET_KINDS:
         raise DatasetError(f"unknown dataset kind '{spec.kind}' (expected one of {', '.join(DATASET_KINDS)}).")
     if not 0.0 < spec.test_fraction < 1.0:
@@ -87,6 +89,8 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
         # Example datasets come with their own held-out split (the official test
         # files, held-out subjects, held-out voices).
         from . import example_data
+        if spec.kind == "kws_espeak":
+            return example_data.load_kws_espeak(spec, progress=progress)
         return getattr(example_data, f"load_{spec.kind}")(spec)
     loader = {"digits": _load_digits, "npz": _load_npz, "csv": _load_csv, "images": _load_images}[spec.kind]
     x, y, names = loader(spec)

@@ -37,7 +37,10 @@ def _dataset_spec(project: Project) -> DatasetSpec | None:
     return DatasetSpec(kind=ds.kind, path=str(project.path(ds.path)) if ds.path else None, seed=project.seed,
                        test_fraction=ds.test_fraction, label_column=ds.label_column,
                        image_size=tuple(ds.image_size) if ds.image_size else None,
-                       grayscale=ds.grayscale, options=dict(ds.options))
+                       grayscale=ds.grayscale,
+                       # paths among the options are relative to the project file too
+                       options={k: (str(project.path(v)) if k.endswith("_dir") and isinstance(v, str) else v)
+                                for k, v in ds.options.items()})
 
 
 class _Runner:

@@ -68,7 +68,7 @@ def train(build_dir: Path, zoo_name: str, spec: DatasetSpec, *, epochs: int = 30
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1, got {epochs}.")
     entry = zoo.get_entry(zoo_name)
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec, progress=progress)
     seed_everything(seed)
     k = keras()
     model = zoo.build(zoo_name, dataset.input_shape, max(dataset.num_classes, 2), width)

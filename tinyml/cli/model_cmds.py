@@ -17,20 +17,45 @@ def _dataset_options(func):
     func = click.option("--image-size", nargs=2, type=int, default=None, metavar="H W",
                         help="Image folders: resize every image to H x W (default 32 32).")(func)
     func = click.option("--grayscale", is_flag=True, help="Image folders: load as one channel.")(func)
+    func = click.option("--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE",
+                        help="Option of an example dataset (repeatable; VALUE is read as YAML), "
+                             "e.g. --dataset-option max_train=10000.")(func)
     return func
 
 
-def _spec(dataset, seed, test_fraction, label_column, image_size, grayscale):
+def _spec(dataset, seed, test_fraction, label_column, image_size, grayscale, dataset_options=()):
+    import yaml
+
     from ..data import spec_from_arg
+    from ..errors import ConfigError
+    options = {}
+    for item in dataset_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--dataset-option {item!r}: expected KEY=VALUE.")
+        options[key] = yaml.safe_load(value)
     return spec_from_arg(dataset, seed=seed, test_fraction=test_fraction, label_column=label_column,
-                         image_size=tuple(image_size) if image_size else None, grayscale=grayscale)
+                         image_size=tuple(image_size) if image_size else None, grayscale=grayscale,
+                         options=options)
+
+
+def _list_zoo(ctx, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from ..zoo import ZOO
+    for entry in ZOO.values():
+        click.echo(f"{entry.name:16} {entry.task:15} input {entry.reference_input}: {entry.description}")
+    ctx.exit()
 
 
 @click.command("train")
 @click.option("--zoo", "zoo_name", default="digits_cnn", show_default=True,
-              help="Zoo architecture: digits_cnn, ds_cnn, mobilenet_v1, resnet8, fc_autoencoder.")
+              help="Zoo architecture (see `tinyml train --list-zoo`).")
+@click.option("--list-zoo", is_flag=True, is_eager=True, expose_value=False, callback=lambda ctx, _p, v: _list_zoo(ctx, v),
+              help="List the zoo architectures and exit.")
 @click.option("--dataset", default="digits", show_default=True,
-              help="'digits' (bundled, offline), a .npz with x and y, a .csv, or a folder of class folders.")
+              help="'digits' (bundled, offline), an example dataset (fashion_mnist, gestures, kws_espeak), "
+                   "a .npz with x and y, a .csv, or a folder of class folders.")
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--width", type=float, default=None, help="Width multiplier (default 1.0; 0.25 for mobilenet_v1).")
@@ -40,7 +65,7 @@ def _spec(dataset, seed, test_fraction, label_column, image_size, grayscale):
 @build_dir_option
 @json_option
 def train(zoo_name, dataset, epochs, batch_size, width, learning_rate, seed, test_fraction,
-          label_column, image_size, grayscale, build_dir, as_json):
+          label_column, image_size, grayscale, dataset_options, build_dir, as_json):
     """Train a zoo model on a dataset; writes model/float.keras and model/metrics.json.
 
     \b
@@ -50,7 +75,7 @@ def train(zoo_name, dataset, epochs, batch_size, width, learning_rate, seed, tes
     from ..progress import cli_progress
     from ..train import train as run_train
 
-    spec = _spec(dataset, seed, test_fraction, label_column, image_size, grayscale)
+    spec = _spec(dataset, seed, test_fraction, label_column, image_size, grayscale, dataset_options)
     with cli_progress(not as_json) as progress:
         result = run_train(build_dir, zoo_name, spec, epochs=epochs, batch_size=batch_size, width=width,
                            learning_rate=learning_rate, seed=seed, progress=progress)
@@ -72,7 +97,8 @@ def train(zoo_name, dataset, epochs, batch_size, width, learning_rate, seed, tes
 @_dataset_options
 @build_dir_option
 @json_option
-def import_(model, dataset, seed, test_fraction, label_column, image_size, grayscale, build_dir, as_json):
+def import_(model, dataset, seed, test_fraction, label_column, image_size, grayscale, dataset_options,
+            build_dir, as_json):
     """Import a Keras 3 .keras, tf-keras .h5/.keras, SavedModel directory or int8 .tflite.
 
     Keras 3 models are rebuilt as tf-keras models (same layers, same weights,
@@ -85,7 +111,8 @@ def import_(model, dataset, seed, test_fraction, label_column, image_size, grays
     """
     from ..importer import import_model
 
-    spec = _spec(dataset, seed, test_fraction, label_column, image_size, grayscale) if dataset else None
+    spec = (_spec(dataset, seed, test_fraction, label_column, image_size, grayscale, dataset_options)
+            if dataset else None)
     result = import_model(build_dir, model, dataset=spec)
     if as_json:
         emit_json({"kind": result.kind, "artifact": str(result.artifact), **result.metrics})
