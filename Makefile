@@ -20,8 +20,9 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 # The test command of the README and of CI: installed tools must not skip.
+TINYML_REQUIRE ?= toolchain,qemu
 test: setup
-	TINYML_REQUIRE=toolchain,qemu $(PY) -m pytest $(PYTEST_ARGS) -q
+	TINYML_REQUIRE=$(TINYML_REQUIRE) $(PY) -m pytest $(PYTEST_ARGS) -q
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS) -q tests/unit

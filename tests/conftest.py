@@ -1,5 +1,6 @@
 """Markers that need a tool skip with the reason when it is absent, unless
-TINYML_REQUIRE names it (CI sets toolchain,qemu): then the absence fails."""
+TINYML_REQUIRE names it (`make test` sets toolchain,qemu; CI adds models,
+the ../shared/models folder): then the absence fails."""
 
 from __future__ import annotations
 
@@ -63,5 +64,9 @@ def pytest_runtest_setup(item):
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
     if not SHARED_MODELS.is_dir():
-        pytest.skip(f"the shared MLPerf Tiny models are not at {SHARED_MODELS}")
+        reason = (f"the MLPerf Tiny reference models are not at {SHARED_MODELS} "
+                  "(set TINYML_SHARED_MODELS to their folder)")
+        if "models" in os.environ.get("TINYML_REQUIRE", "").split(","):
+            pytest.fail(f"TINYML_REQUIRE names them, but {reason}", pytrace=False)
+        pytest.skip(reason)
     return SHARED_MODELS
