@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .artifacts import write_json
-from .errors import ConfigError, EmulatorError, ModelError
+from .errors import ConfigError, EmulatorError
 from .harness import HarnessResult, parse_lines, require_complete
 
 HOST_REFERENCE = "tflite-micro Python interpreter (tinyml.interpreters.run_tflm)"
@@ -151,21 +151,15 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
             runtime_choice: dict | None = None) -> EmulateResult:
     from .build import build_project
     from .emulators.base import get_runner
-    from .firmware import _load_board, default_samples, project_dir_for, render_firmware
+    from .firmware import project_dir_for, render_firmware, resolve_inputs
 
     say = notify or (lambda _m: None)
     build_dir = Path(build_dir)
     if timeout_s <= 0:
         raise ConfigError(f"--timeout-s must be positive, got {timeout_s:g}.")
     get_runner(emulator).require()          # checked when the run is planned
-    explicit = model is not None
-    model_path = Path(model) if explicit else build_dir / "quantize" / "model.tflite"
-    if not model_path.is_file():
-        raise ModelError(f"{model_path} does not exist; run `tinyml quantize -B {build_dir}` first, "
-                         "or name a .tflite model.", path=model_path)
-    board = _load_board(board_name, boards_dirs)
-    sample_set = default_samples(build_dir, model_path, samples, seed, Path(dataset) if dataset else None,
-                                 explicit)
+    model_path, board, sample_set = resolve_inputs(build_dir, board_name, model, samples, seed, dataset,
+                                                   boards_dirs)
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", emulator)
     say(f"rendering the {emulator} variant of {board.name} ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="emulator",

@@ -681,12 +681,9 @@ def _console_context(board, console: dict, fam: FamilyTemplate, where: str, *, i
 
 # ----------------------------------------------------------------------------- stage
 
-def firmware(build_dir: str | Path, board_name: str, *, runtime: str = "aot", model: str | Path | None = None,
-             variant: str = "device", samples: int = 10, seed: int = 0, dataset: str | Path | None = None,
-             per_layer: bool = False, opt: str = "-Os", emulator: str = "qemu", boards_dirs=None,
-             out_dir: str | Path | None = None) -> FirmwareProject:
-    """The `tinyml firmware` stage: render into <build-dir>/firmware/<board>-<runtime>[-qemu]/."""
-    build_dir = Path(build_dir)
+def resolve_inputs(build_dir: Path, board_name: str, model, samples: int, seed: int, dataset, boards_dirs):
+    """The model (named, or the build's int8 model), the board and the samples
+    to bake in, as the firmware and emulate stages both need them."""
     explicit = model is not None
     model_path = Path(model) if explicit else build_dir / "quantize" / "model.tflite"
     if not model_path.is_file():
@@ -695,6 +692,17 @@ def firmware(build_dir: str | Path, board_name: str, *, runtime: str = "aot", mo
     board = _load_board(board_name, boards_dirs)
     sample_set = default_samples(build_dir, model_path, samples, seed,
                                  Path(dataset) if dataset else None, explicit)
+    return model_path, board, sample_set
+
+
+def firmware(build_dir: str | Path, board_name: str, *, runtime: str = "aot", model: str | Path | None = None,
+             variant: str = "device", samples: int = 10, seed: int = 0, dataset: str | Path | None = None,
+             per_layer: bool = False, opt: str = "-Os", emulator: str = "qemu", boards_dirs=None,
+             out_dir: str | Path | None = None) -> FirmwareProject:
+    """The `tinyml firmware` stage: render into <build-dir>/firmware/<board>-<runtime>[-qemu]/."""
+    build_dir = Path(build_dir)
+    model_path, board, sample_set = resolve_inputs(build_dir, board_name, model, samples, seed, dataset,
+                                                   boards_dirs)
     dest = Path(out_dir) if out_dir else project_dir_for(build_dir, board.name, runtime, variant, emulator)
     return render_firmware(model_path, board, dest, runtime=runtime, variant=variant, samples=sample_set,
                            per_layer=per_layer, opt=opt, emulator=emulator, boards_dirs=boards_dirs)

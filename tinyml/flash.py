@@ -462,7 +462,7 @@ def read_ihex(path: Path) -> list[tuple[int, bytes]]:
             raise ConfigError(f"{where} has a byte count that does not match its length.", path=path)
         if sum(record) & 0xFF:
             raise ConfigError(f"{where} fails its checksum.", path=path)
-        count, offset, kind, data = record[0], int.from_bytes(record[1:3], "big"), record[3], record[4:4 + record[0]]
+        offset, kind, data = int.from_bytes(record[1:3], "big"), record[3], record[4:4 + record[0]]
         if kind == 0x00:
             chunks.append((upper + offset, data))
         elif kind == 0x01:

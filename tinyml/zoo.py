@@ -29,7 +29,8 @@ def _scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def digits_cnn(input_shape, num_classes, width=1.0):
+def _small_cnn(input_shape, num_classes, width, dense_units, name):
+    """Two 3x3 conv + max-pool blocks (16 and 32 filters) and a dense layer."""
     k = _keras()
     L = k.layers
     inp = k.Input(input_shape)
@@ -38,9 +39,13 @@ def digits_cnn(input_shape, num_classes, width=1.0):
     x = L.Conv2D(_scaled(32, width), 3, padding="same", activation="relu")(x)
     x = L.MaxPooling2D(2)(x)
     x = L.Flatten()(x)
-    x = L.Dense(_scaled(32, width), activation="relu")(x)
+    x = L.Dense(_scaled(dense_units, width), activation="relu")(x)
     out = L.Dense(num_classes, activation="softmax")(x)
-    return k.Model(inp, out, name="digits_cnn")
+    return k.Model(inp, out, name=name)
+
+
+def digits_cnn(input_shape, num_classes, width=1.0):
+    return _small_cnn(input_shape, num_classes, width, 32, "digits_cnn")
 
 
 def ds_cnn(input_shape, num_classes, width=1.0):
@@ -142,17 +147,7 @@ def fc_autoencoder(input_shape, num_classes=None, width=1.0):
 def fashion_cnn(input_shape, num_classes, width=1.0):
     """Small CNN for 28x28 grey images (Fashion-MNIST): two 3x3 conv + max-pool
     blocks and a 64-unit dense layer, about 0.1 M parameters and 1.1 M MACs."""
-    k = _keras()
-    L = k.layers
-    inp = k.Input(input_shape)
-    x = L.Conv2D(_scaled(16, width), 3, padding="same", activation="relu")(inp)
-    x = L.MaxPooling2D(2)(x)
-    x = L.Conv2D(_scaled(32, width), 3, padding="same", activation="relu")(x)
-    x = L.MaxPooling2D(2)(x)
-    x = L.Flatten()(x)
-    x = L.Dense(_scaled(64, width), activation="relu")(x)
-    out = L.Dense(num_classes, activation="softmax")(x)
-    return k.Model(inp, out, name="fashion_cnn")
+    return _small_cnn(input_shape, num_classes, width, 64, "fashion_cnn")
 
 
 def imu_cnn1d(input_shape, num_classes, width=1.0):
