@@ -209,6 +209,9 @@ def _tables(data: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     if analysis:
         rows.append(["MACs per inference", _num(analysis.get("macs"))])
         rows.append(["operators", ", ".join(f"{k} x{v}" for k, v in analysis.get("opcode_counts", {}).items())])
+    notes = sorted({(run.get("runtime_choice") or {}).get("note") for run in data["emulations"].values()} - {None})
+    for note in notes:
+        rows.append(["runtime", f"auto: {note}"])
     if rows:
         tables.append(("Pipeline", ["", ""], rows))
 

@@ -150,27 +150,18 @@ def _quantize(quantize, build, samples, progress) -> str:
     return f"int8 {key} {q['int8_tflm'][key]:.4f} (float {q['float_tflite'][key]:.4f}), {q['int8_bytes']:,} bytes"
 
 
-def resolve_runtime(runtime: str) -> tuple[str, str | None]:
-    """`auto` is TFLite Micro when a TFLM tree is found, else the AOT runtime
-    (with the one line that says so)."""
-    if runtime != "auto":
-        return runtime, None
-    from .runtimes.tflm import locate_tree
-    if locate_tree(None) is not None:
-        return "tflm", None
-    return "aot", ("runtime auto: no TFLite Micro tree found (tinyml tflm fetch), "
-                   "so the firmware uses the AOT runtime")
-
-
 def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples, boards_dirs) -> None:
     from .boards import load_board
     from .resources import data_dir
 
+    from .runtimes import resolve_runtime
+
     project, build = r.project, r.build
-    runtime, note = resolve_runtime(project.runtime)
-    if note:
-        r.result.notes.append(note)
-        r.say(note)
+    choice = resolve_runtime(project.runtime)
+    runtime = choice.runtime
+    if choice.note:
+        r.result.notes.append(choice.note)
+        r.say(f"runtime auto: {choice.note}")
     templates = data_dir("firmware_templates")
     heldout = build / "model" / "heldout.npz"
 
@@ -220,7 +211,7 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
             from .emulate import emulate
             res = emulate(build, board.name, samples=samples, emulator=emulator, runtime=runtime,
                           timeout_s=project.emulate.timeout_s, seed=project.seed, boards_dirs=boards_dirs,
-                          notify=lambda m: r.say(f"       {m}"))
+                          notify=lambda m: r.say(f"       {m}"), runtime_choice=choice.to_dict())
             rec = res.record
             agr, acc = rec["agreement"], (rec.get("accuracy") or {}).get("device")
             lat = rec.get("latency") or {}
