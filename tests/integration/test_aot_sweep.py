@@ -161,6 +161,32 @@ def _elementwise_cases():
     }
 
 
+def _in_place_cases():
+    """Operators the planner runs in place (their input is an intermediate
+    tensor that dies there): depthwise with a row ring, 1x1 conv with out_c <= in_c."""
+    def chain(*make):
+        def build(k, L, x):
+            for m in make:
+                x = m(L)(x)
+            return x
+        return build
+    return {
+        "dw_in_place_3x3": ((7, 6, 3), chain(lambda L: L.Conv2D(8, 1), lambda L: L.DepthwiseConv2D(
+            3, padding="same", activation="relu"))),
+        "dw_in_place_odd_channels": ((6, 5, 2), chain(lambda L: L.Conv2D(7, 1), lambda L: L.DepthwiseConv2D(
+            3, padding="same"))),
+        "dw_in_place_5x3_dilated": ((9, 8, 2), chain(lambda L: L.Conv2D(6, 1), lambda L: L.DepthwiseConv2D(
+            (5, 3), padding="same", dilation_rate=2))),
+        "dw_in_place_chain": ((8, 8, 3), chain(lambda L: L.Conv2D(12, 1), lambda L: L.DepthwiseConv2D(
+            3, padding="same", activation="relu"), lambda L: L.DepthwiseConv2D(3, padding="same"))),
+        "pw_in_place_shrink": ((6, 6, 3), chain(lambda L: L.Conv2D(12, 3, padding="same"),
+                                               lambda L: L.Conv2D(8, 1, activation="relu"),
+                                               lambda L: L.Conv2D(4, 1))),
+        "pw_in_place_equal_odd": ((5, 7, 3), chain(lambda L: L.Conv2D(9, 1), lambda L: L.Conv2D(9, 1),
+                                                  lambda L: L.Conv2D(5, 1))),
+    }
+
+
 def _io_cases():
     return {
         "float_in_out": ((12,), lambda k, L, x: L.Dense(5)(x), {"float_io": True}),
@@ -177,12 +203,13 @@ EXPECTED_OPERATORS = {
     "activations": {"SOFTMAX", "LOGISTIC", "TANH", "LEAKY_RELU", "HARD_SWISH", "RELU", "RELU6"},
     "elementwise": {"ADD", "SUB", "MUL", "CONCATENATION", "PAD", "RESHAPE", "QUANTIZE"},
     "float_io": {"QUANTIZE", "DEQUANTIZE"},
+    "in_place": {"CONV_2D", "DEPTHWISE_CONV_2D"},
 }
 
 FAMILIES = {
     "conv": _conv_cases, "depthwise": _depthwise_cases, "fully_connected": _fc_cases,
     "pooling": _pool_cases, "activations": _activation_cases, "elementwise": _elementwise_cases,
-    "float_io": _io_cases,
+    "float_io": _io_cases, "in_place": _in_place_cases,
 }
 
 
@@ -234,6 +261,18 @@ def kernels_object(tmp_path_factory) -> Path:
     return build_kernels_object(data_dir("firmware_templates") / "aot" / "kernels", d / "tinyml_kernels.o")
 
 
+@pytest.fixture(scope="session")
+def sweep_models(tmp_path_factory):
+    """family -> {case: .tflite}, each family converted once per test process."""
+    cache: dict[str, dict[str, Path]] = {}
+
+    def get(family: str) -> dict[str, Path]:
+        if family not in cache:
+            cache[family] = _build_family(family, tmp_path_factory.mktemp(f"sweep_{family}"))
+        return cache[family]
+    return get
+
+
 def check_bit_exact(model_path: Path, work: Path, kernels_object: Path, samples: int = SAMPLES,
                     seed: int = 1) -> tuple[bool, str, list[str]]:
     """Generate, build, run; compare with tflite-micro. Returns (ok, message, opcodes)."""
@@ -262,8 +301,8 @@ def check_bit_exact(model_path: Path, work: Path, kernels_object: Path, samples:
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_single_operator_sweep(family, tmp_path, kernels_object):
-    paths = _build_family(family, tmp_path)
+def test_single_operator_sweep(family, tmp_path, kernels_object, sweep_models):
+    paths = sweep_models(family)
     results = [check_bit_exact(p, tmp_path / name, kernels_object) for name, p in paths.items()]
     failures = [msg for ok, msg, _ in results if not ok]
     assert not failures, "not bit-exact with tflite-micro:\n" + "\n".join(failures)
@@ -271,3 +310,30 @@ def test_single_operator_sweep(family, tmp_path, kernels_object):
     assert EXPECTED_OPERATORS[family] <= seen, f"the {family} models no longer reach " \
         f"{sorted(EXPECTED_OPERATORS[family] - seen)}"
     print(f"{family}: {len(results)} models bit-exact: " + "; ".join(m for _, m, _ in results))
+
+
+# The kernels' SMLAD paths (Cortex-M4) differ from the host's portable C: run
+# the families with inner-product kernels on the emulated core as well.
+QEMU_FAMILIES = ["conv", "depthwise", "fully_connected", "in_place"]
+
+
+@pytest.mark.needs_qemu
+@pytest.mark.parametrize("family", QEMU_FAMILIES)
+def test_sweep_on_emulated_cortex_m4(family, tmp_path, sweep_models):
+    from tinyml.interpreters import run_tflm
+    from tinyml.runtimes.aot import generate, selftest
+    from tinyml.tflite_model import load_model
+
+    failures = []
+    for name, path in sweep_models(family).items():
+        shape = load_model(path).input_tensors[0].shape
+        x = np.random.default_rng(2).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+        p = generate(path, tmp_path / name / "project")
+        elf = selftest.build(p, x, tmp_path / name / "selftest.elf", core="cortex-m4",
+                             log_path=tmp_path / name / "build.log")
+        run = selftest.run(elf, core="cortex-m4", output_bytes=p.output.size_bytes, samples=3,
+                           log_path=tmp_path / name / "qemu.log")
+        ref = np.ascontiguousarray(run_tflm(path, x)).reshape(3, -1).view(np.uint8)
+        if not (run.outputs == ref).all():
+            failures.append(name)
+    assert not failures, f"not bit-exact with tflite-micro on Cortex-M4: {failures}"

@@ -76,6 +76,28 @@ def test_view_never_joins_input_and_output():
     assert plan.storage(0) == EXTERNAL_INPUT and plan.storage(1) == EXTERNAL_OUTPUT
 
 
+def test_in_place_never_grows_the_callers_output():
+    # op1 writes its 48-byte output over t1 (64 bytes), the model output: t1
+    # would have to live in the caller's 48-byte buffer, so no aliasing.
+    plan, accepted = planner.plan(_chain([10, 64, 48], aliases=[(1, 1, 2, True)]))
+    assert accepted == set()
+    assert plan.storage(1) == ARENA and plan.storage(2) == EXTERNAL_OUTPUT
+    # Shrinking in place inside the arena is fine.
+    plan, accepted = planner.plan(_chain([10, 64, 48, 10], aliases=[(1, 1, 2, True)]))
+    assert accepted == {1} and plan.offset(1) == plan.offset(2)
+
+
+def test_scratch_only_when_run_in_place():
+    req = _chain([10, 64, 64, 10], aliases=[(1, 1, 2, True)])
+    req.scratch_in_place = {1: 24}
+    plan, accepted = planner.plan(req)
+    assert accepted == {1} and plan.buffers[plan.scratch_buffer[1]].size_bytes == 24
+    req = _chain([10, 64, 64, 10], aliases=[(1, 1, 2, True)], extra_consumers={1: [2]})
+    req.scratch_in_place = {1: 24}
+    plan, accepted = planner.plan(req)
+    assert accepted == set() and 1 not in plan.scratch_buffer
+
+
 def test_scratch_lives_only_during_its_operator():
     plan, _ = planner.plan(_chain([10, 100, 100, 100, 10], scratch={1: 48, 3: 48}))
     planner.check_plan(plan)

@@ -48,6 +48,23 @@ def test_multiply_by_quantized_multiplier_double_rounding():
     assert quant.multiply_by_quantized_multiplier(7, m, s) == 21
 
 
+def test_fused_requantization_equals_double_rounding():
+    """The C kernels' one-step requantization (tinyml_kernels.h) against TFLite's two steps."""
+    import random
+
+    rng = random.Random(5)
+    xs = [0, 1, -1, 2, -2, 3, -3, 5, -5, 88337, -88337, 2 ** 31 - 1, -2 ** 31, 2 ** 20, -2 ** 20]
+    ms = [0, 1, 2 ** 30, 2 ** 30 + 1, 2 ** 31 - 1, 715827882, 1462485049]
+    cases = [(x, m, s) for x in xs for m in ms for s in range(-31, 3)]
+    cases += [(rng.randint(-2 ** 24, 2 ** 24), rng.randint(0, 2 ** 31 - 1), rng.randint(-31, 0))
+              for _ in range(100_000)]
+    cases += [(rng.randint(-2 ** 31, 2 ** 31 - 1), rng.randint(0, 2 ** 31 - 1), rng.randint(-31, 0))
+              for _ in range(20_000)]
+    bad = [(x, m, s) for x, m, s in cases
+           if quant.requantize_fused(x, m, s) != quant.multiply_by_quantized_multiplier(x, m, s)]
+    assert not bad, bad[:5]
+
+
 def test_activation_ranges():
     assert quant.activation_range("RELU6", 0.05, -10) == (-10, 110)
     assert quant.activation_range("RELU", 0.1, -128) == (-128, 127)

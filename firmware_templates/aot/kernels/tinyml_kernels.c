@@ -10,170 +10,434 @@
 #define TINYML_USE_DSP 0
 #endif
 
-#define TINYML_OUT(acc, p_mult, p_shift, zp, lo, hi) \
-    ((int8_t)tinyml_clamp(tinyml_requantize((acc), (p_mult), (p_shift)) + (zp), (lo), (hi)))
-
 /* ------------------------------------------------------------------ inner products */
 
 #if TINYML_USE_DSP
-/* Four int8 lanes of a word as two pairs of int16: even lanes and odd lanes.
- * Pairing the same split of both operands keeps the products aligned. */
 TINYML_INLINE uint32_t tinyml_read_u32(const int8_t *p) {
     uint32_t v;
-    memcpy(&v, p, sizeof v);
+    memcpy(&v, p, sizeof v); /* one LDR: Cortex-M3/M4/M7 allow unaligned words */
     return v;
 }
 
-/* Rotate right by 8 (one ROR instruction); GCC 12's arm_acle.h lacks __ror. */
-TINYML_INLINE uint32_t tinyml_ror8(uint32_t v) {
-    return (v >> 8) | (v << 24);
+/* Bytes 0 and 2 as two int16 (SXTB16). */
+TINYML_INLINE uint32_t tinyml_even16(uint32_t v) {
+    return (uint32_t)__sxtb16((int32_t)v);
+}
+
+/* Bytes 1 and 3 as two int16: one SXTB16 with its built-in rotation (GCC 12
+ * does not fuse a separate rotate into it). */
+TINYML_INLINE uint32_t tinyml_odd16(uint32_t v) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* acc + a.lo*b.lo + a.hi*b.hi (SMLAD) */
+TINYML_INLINE int32_t tinyml_smlad(uint32_t a, uint32_t b, int32_t acc) {
+    return __smlad((int32_t)a, (int32_t)b, acc);
 }
 #endif
 
-/* sum(a[i] * b[i]) + acc over n int8 values. */
-TINYML_INLINE int32_t tinyml_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc) {
-    int32_t i = 0;
-#if TINYML_USE_DSP
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t va = tinyml_read_u32(a + i);
-        const uint32_t vb = tinyml_read_u32(b + i);
-        acc = __smlad(__sxtb16(va), __sxtb16(vb), acc);
-        acc = __smlad(__sxtb16(tinyml_ror8(va)), __sxtb16(tinyml_ror8(vb)), acc);
-    }
-#else
-    for (; i + 4 <= n; i += 4) {
-        acc += (int32_t)a[i] * b[i];
-        acc += (int32_t)a[i + 1] * b[i + 1];
-        acc += (int32_t)a[i + 2] * b[i + 2];
-        acc += (int32_t)a[i + 3] * b[i + 3];
-    }
-#endif
-    for (; i < n; ++i) {
-        acc += (int32_t)a[i] * b[i];
-    }
-    return acc;
+/* Requantize, add the zero point, clamp: one output byte. */
+TINYML_INLINE int8_t tinyml_out(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo,
+                                int32_t hi) {
+    return (int8_t)tinyml_clamp(tinyml_requantize(acc, mult, shift) + zp, lo, hi);
 }
 
-/* Two rows of weights against one vector: the vector is read once. */
-TINYML_INLINE void tinyml_dot2_s8(const int8_t *a, const int8_t *w0, const int8_t *w1, int32_t n,
-                                  int32_t *acc0, int32_t *acc1) {
-    int32_t s0 = *acc0;
-    int32_t s1 = *acc1;
-    int32_t i = 0;
-#if TINYML_USE_DSP
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t va = tinyml_read_u32(a + i);
-        const uint32_t a_even = __sxtb16(va);
-        const uint32_t a_odd = __sxtb16(tinyml_ror8(va));
-        const uint32_t v0 = tinyml_read_u32(w0 + i);
-        const uint32_t v1 = tinyml_read_u32(w1 + i);
-        s0 = __smlad(a_even, __sxtb16(v0), s0);
-        s0 = __smlad(a_odd, __sxtb16(tinyml_ror8(v0)), s0);
-        s1 = __smlad(a_even, __sxtb16(v1), s1);
-        s1 = __smlad(a_odd, __sxtb16(tinyml_ror8(v1)), s1);
-    }
-#else
-    for (; i + 4 <= n; i += 4) {
-        const int32_t x0 = a[i], x1 = a[i + 1], x2 = a[i + 2], x3 = a[i + 3];
-        s0 += x0 * w0[i] + x1 * w0[i + 1] + x2 * w0[i + 2] + x3 * w0[i + 3];
-        s1 += x0 * w1[i] + x1 * w1[i + 1] + x2 * w1[i + 2] + x3 * w1[i + 3];
-    }
-#endif
-    for (; i < n; ++i) {
-        s0 += (int32_t)a[i] * w0[i];
-        s1 += (int32_t)a[i] * w1[i];
-    }
-    *acc0 = s0;
-    *acc1 = s1;
-}
+/* Weight layouts (the generator writes them, tinyml/runtimes/aot/ops.py):
+ * rows of `depth` weights are stored in blocks of B rows (B = 2 for conv,
+ * 4 for fully connected) interleaved by 4 columns -- r0[k..k+3], r1[k..k+3],
+ * ... -- followed by each row's last depth % 4 weights; rows past the last
+ * full block stay row-major. A block starts at weights + first_row * depth,
+ * so the kernel walks one pointer through it. */
 
-/* One output pixel of a conv / fully connected layer: every output channel
- * against the same input vector (a patch or a row). */
-static void tinyml_matvec_s8(const int8_t *x, int32_t depth, const int8_t *weights,
-                             int32_t out_depth, const int32_t *bias, const int32_t *mult,
-                             const int32_t *shift, int32_t out_zp, int32_t act_min,
-                             int32_t act_max, int8_t *out) {
+/* Output channels [0, out_c) of two pixels whose input vectors (patches) are
+ * x0 and x1 (depth bytes each): out0[oc] and out1[oc]. x1 may be x0 (and out1
+ * out0) for a last, unpaired pixel. */
+static void tinyml_mat_2x2(const int8_t *x0, const int8_t *x1, int32_t depth, const int8_t *weights,
+                           int32_t out_c, const int32_t *bias, const int32_t *mult,
+                           const int32_t *shift, int32_t zp, int32_t lo, int32_t hi, int8_t *out0,
+                           int8_t *out1) {
+    const int32_t depth4 = depth & ~3;
+    const int32_t tail = depth - depth4;
     int32_t oc = 0;
-    const int8_t *w = weights;
-    for (; oc + 2 <= out_depth; oc += 2) {
-        int32_t acc0 = bias[oc];
-        int32_t acc1 = bias[oc + 1];
-        tinyml_dot2_s8(x, w, w + depth, depth, &acc0, &acc1);
-        out[oc] = TINYML_OUT(acc0, mult[oc], shift[oc], out_zp, act_min, act_max);
-        out[oc + 1] = TINYML_OUT(acc1, mult[oc + 1], shift[oc + 1], out_zp, act_min, act_max);
-        w += 2 * depth;
+    for (; oc + 2 <= out_c; oc += 2) {
+        const int8_t *w = weights + oc * depth;
+        const int8_t *xa = x0;
+        const int8_t *xb = x1;
+        const int8_t *const xa_end = x0 + depth4;
+        int32_t a00 = bias[oc], a01 = bias[oc], a10 = bias[oc + 1], a11 = bias[oc + 1];
+        int32_t k;
+#if TINYML_USE_DSP
+        while (xa != xa_end) {
+            const uint32_t va = tinyml_read_u32(xa);
+            const uint32_t vb = tinyml_read_u32(xb);
+            const uint32_t xa_e = tinyml_even16(va), xa_o = tinyml_odd16(va);
+            const uint32_t xb_e = tinyml_even16(vb), xb_o = tinyml_odd16(vb);
+            uint32_t v = tinyml_read_u32(w);
+            uint32_t w_e = tinyml_even16(v), w_o = tinyml_odd16(v);
+            a00 = tinyml_smlad(xa_e, w_e, a00);
+            a00 = tinyml_smlad(xa_o, w_o, a00);
+            a01 = tinyml_smlad(xb_e, w_e, a01);
+            a01 = tinyml_smlad(xb_o, w_o, a01);
+            v = tinyml_read_u32(w + 4);
+            w_e = tinyml_even16(v);
+            w_o = tinyml_odd16(v);
+            a10 = tinyml_smlad(xa_e, w_e, a10);
+            a10 = tinyml_smlad(xa_o, w_o, a10);
+            a11 = tinyml_smlad(xb_e, w_e, a11);
+            a11 = tinyml_smlad(xb_o, w_o, a11);
+            xa += 4;
+            xb += 4;
+            w += 8;
+        }
+#else
+        while (xa != xa_end) {
+            for (k = 0; k < 4; ++k) {
+                const int32_t va = xa[k], vb = xb[k], wa = w[k], wb = w[4 + k];
+                a00 += va * wa;
+                a01 += vb * wa;
+                a10 += va * wb;
+                a11 += vb * wb;
+            }
+            xa += 4;
+            xb += 4;
+            w += 8;
+        }
+#endif
+        for (k = 0; k < tail; ++k) {
+            const int32_t va = xa[k], vb = xb[k], wa = w[k], wb = w[tail + k];
+            a00 += va * wa;
+            a01 += vb * wa;
+            a10 += va * wb;
+            a11 += vb * wb;
+        }
+        out0[oc] = tinyml_out(a00, mult[oc], shift[oc], zp, lo, hi);
+        out0[oc + 1] = tinyml_out(a10, mult[oc + 1], shift[oc + 1], zp, lo, hi);
+        out1[oc] = tinyml_out(a01, mult[oc], shift[oc], zp, lo, hi);
+        out1[oc + 1] = tinyml_out(a11, mult[oc + 1], shift[oc + 1], zp, lo, hi);
     }
-    if (oc < out_depth) {
-        const int32_t acc = tinyml_dot_s8(x, w, depth, bias[oc]);
-        out[oc] = TINYML_OUT(acc, mult[oc], shift[oc], out_zp, act_min, act_max);
+    if (oc < out_c) {
+        /* the last, unpaired row is row-major */
+        const int8_t *w0 = weights + oc * depth;
+        int32_t a00 = bias[oc], a01 = bias[oc];
+        int32_t k = 0;
+#if TINYML_USE_DSP
+        for (; k + 4 <= depth; k += 4) {
+            const uint32_t xa = tinyml_read_u32(x0 + k);
+            const uint32_t xb = tinyml_read_u32(x1 + k);
+            const uint32_t w = tinyml_read_u32(w0 + k);
+            const uint32_t w_e = tinyml_even16(w), w_o = tinyml_odd16(w);
+            a00 = tinyml_smlad(tinyml_even16(xa), w_e, a00);
+            a00 = tinyml_smlad(tinyml_odd16(xa), w_o, a00);
+            a01 = tinyml_smlad(tinyml_even16(xb), w_e, a01);
+            a01 = tinyml_smlad(tinyml_odd16(xb), w_o, a01);
+        }
+#endif
+        for (; k < depth; ++k) {
+            a00 += (int32_t)x0[k] * w0[k];
+            a01 += (int32_t)x1[k] * w0[k];
+        }
+        out0[oc] = tinyml_out(a00, mult[oc], shift[oc], zp, lo, hi);
+        out1[oc] = tinyml_out(a01, mult[oc], shift[oc], zp, lo, hi);
+    }
+}
+
+/* All output rows of a fully connected layer for one input vector, four rows
+ * (one interleaved block) at a time: every input word is read and sign
+ * extended once per block. */
+static void tinyml_mat_1x4(const int8_t *x, int32_t depth, const int8_t *weights, int32_t out_c,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t zp,
+                           int32_t lo, int32_t hi, int8_t *out) {
+    const int32_t depth4 = depth & ~3;
+    const int32_t tail = depth - depth4;
+    int32_t oc = 0;
+    for (; oc + 4 <= out_c; oc += 4) {
+        const int8_t *w = weights + oc * depth;
+        const int8_t *xp = x;
+        const int8_t *const x_end = x + depth4;
+        int32_t a0 = bias[oc], a1 = bias[oc + 1], a2 = bias[oc + 2], a3 = bias[oc + 3];
+        int32_t k;
+#if TINYML_USE_DSP
+        while (xp != x_end) {
+            const uint32_t xv = tinyml_read_u32(xp);
+            const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
+            uint32_t v[4];
+            /* A block of 4 rows starts at a multiple of 4 * depth bytes of an
+             * aligned array: one LDM reads the 4 rows' next 4 weights. */
+            memcpy(v, __builtin_assume_aligned(w, 4), sizeof v);
+            a0 = tinyml_smlad(x_e, tinyml_even16(v[0]), a0);
+            a0 = tinyml_smlad(x_o, tinyml_odd16(v[0]), a0);
+            a1 = tinyml_smlad(x_e, tinyml_even16(v[1]), a1);
+            a1 = tinyml_smlad(x_o, tinyml_odd16(v[1]), a1);
+            a2 = tinyml_smlad(x_e, tinyml_even16(v[2]), a2);
+            a2 = tinyml_smlad(x_o, tinyml_odd16(v[2]), a2);
+            a3 = tinyml_smlad(x_e, tinyml_even16(v[3]), a3);
+            a3 = tinyml_smlad(x_o, tinyml_odd16(v[3]), a3);
+            xp += 4;
+            w += 16;
+        }
+#else
+        while (xp != x_end) {
+            for (k = 0; k < 4; ++k) {
+                const int32_t xv = xp[k];
+                a0 += xv * w[k];
+                a1 += xv * w[4 + k];
+                a2 += xv * w[8 + k];
+                a3 += xv * w[12 + k];
+            }
+            xp += 4;
+            w += 16;
+        }
+#endif
+        for (k = 0; k < tail; ++k) {
+            const int32_t xv = xp[k];
+            a0 += xv * w[k];
+            a1 += xv * w[tail + k];
+            a2 += xv * w[2 * tail + k];
+            a3 += xv * w[3 * tail + k];
+        }
+        out[oc] = tinyml_out(a0, mult[oc], shift[oc], zp, lo, hi);
+        out[oc + 1] = tinyml_out(a1, mult[oc + 1], shift[oc + 1], zp, lo, hi);
+        out[oc + 2] = tinyml_out(a2, mult[oc + 2], shift[oc + 2], zp, lo, hi);
+        out[oc + 3] = tinyml_out(a3, mult[oc + 3], shift[oc + 3], zp, lo, hi);
+    }
+    for (; oc < out_c; ++oc) {
+        /* rows past the last block are row-major */
+        const int8_t *w0 = weights + oc * depth;
+        int32_t a0 = bias[oc];
+        int32_t k = 0;
+#if TINYML_USE_DSP
+        for (; k + 4 <= depth; k += 4) {
+            const uint32_t xv = tinyml_read_u32(x + k);
+            const uint32_t w = tinyml_read_u32(w0 + k);
+            a0 = tinyml_smlad(tinyml_even16(xv), tinyml_even16(w), a0);
+            a0 = tinyml_smlad(tinyml_odd16(xv), tinyml_odd16(w), a0);
+        }
+#endif
+        for (; k < depth; ++k) {
+            a0 += (int32_t)x[k] * w0[k];
+        }
+        out[oc] = tinyml_out(a0, mult[oc], shift[oc], zp, lo, hi);
     }
 }
 
 /* ------------------------------------------------------------------ CONV_2D */
 
-int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p) {
+int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p, int32_t in_place) {
     if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-        return 0;
+        return in_place ? 2 * p->in_c : 0;
     }
-    return p->k_h * p->k_w * p->in_c;
+    return 2 * p->k_h * p->k_w * p->in_c; /* two im2col patches */
+}
+
+/* The input vector of output pixel `pixel` (row-major over out_h x out_w):
+ * the input pixel itself for a 1x1 kernel, else an im2col patch in dst whose
+ * taps outside the image hold the input zero point (the folded bias turns
+ * those into a zero contribution). */
+static const int8_t *tinyml_conv_patch(const tinyml_conv_params *p, const int8_t *in_b, int32_t pixel,
+                                       int8_t *dst) {
+    const int32_t oy = pixel / p->out_w;
+    const int32_t ox = pixel - oy * p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h;
+    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t row_bytes = p->in_w * p->in_c;
+    int32_t ky, kx;
+    int8_t *d = dst;
+    if (dst == NULL) {
+        return in_b + iy0 * row_bytes + ix0 * p->in_c;
+    }
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(d, (int)(int8_t)p->input_zp, (size_t)(p->k_w * p->in_c));
+            d += p->k_w * p->in_c;
+            continue;
+        }
+        if (p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+            /* the whole kernel row is inside: one copy */
+            memcpy(d, in_b + iy * row_bytes + ix0 * p->in_c, (size_t)(p->k_w * p->in_c));
+            d += p->k_w * p->in_c;
+            continue;
+        }
+        for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            if (ix >= 0 && ix < p->in_w) {
+                memcpy(d, in_b + iy * row_bytes + ix * p->in_c, (size_t)p->in_c);
+            } else {
+                memset(d, (int)(int8_t)p->input_zp, (size_t)p->in_c);
+            }
+            d += p->in_c;
+        }
+    }
+    return dst;
 }
 
 void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch) {
     const int32_t depth = p->k_h * p->k_w * p->in_c;
-    const int32_t pointwise = tinyml_conv2d_scratch_bytes(p) == 0;
-    const int32_t row_bytes = p->in_w * p->in_c;
-    int32_t b, oy, ox, ky, kx;
+    const int32_t pixels = p->out_h * p->out_w;
+    const int32_t in_place = input == output;
+    const int32_t pointwise = tinyml_conv2d_scratch_bytes(p, 0) == 0;
+    int8_t *patch0 = pointwise ? NULL : scratch;
+    int8_t *patch1 = pointwise ? NULL : scratch + depth;
+    int32_t b, px;
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->in_h * row_bytes;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int8_t *patch;
-                if (pointwise) {
-                    patch = in_b + iy0 * row_bytes + ix0 * p->in_c;
-                } else {
-                    /* im2col: taps outside the image hold the input zero point,
-                     * which the folded bias turns into a zero contribution. */
-                    int8_t *dst = scratch;
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        const int32_t iy = iy0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->k_w; ++kx) {
-                            const int32_t ix = ix0 + kx * p->dil_w;
-                            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
-                                memcpy(dst, in_b + iy * row_bytes + ix * p->in_c, (size_t)p->in_c);
-                            } else {
-                                memset(dst, (int)(int8_t)p->input_zp, (size_t)p->in_c);
-                            }
-                            dst += p->in_c;
-                        }
-                    }
-                    patch = scratch;
-                }
-                tinyml_matvec_s8(patch, depth, p->weights, p->out_c, p->bias, p->multiplier,
-                                 p->shift, p->output_zp, p->act_min, p->act_max,
-                                 output + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c);
+        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
+        int8_t *out_b = output + b * pixels * p->out_c;
+        for (px = 0; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+            const int8_t *x0 = tinyml_conv_patch(p, in_b, px, patch0);
+            const int8_t *x1 = px1 == px ? x0 : tinyml_conv_patch(p, in_b, px1, patch1);
+            if (in_place) {
+                /* Outputs px, px1 overwrite these two pixels (and nothing unread,
+                 * as out_c <= in_c): read them from a copy. */
+                memcpy(scratch, x0, (size_t)p->in_c);
+                memcpy(scratch + p->in_c, x1, (size_t)p->in_c);
+                x0 = scratch;
+                x1 = scratch + p->in_c;
             }
+            tinyml_mat_2x2(x0, x1, depth, p->weights, p->out_c, p->bias, p->multiplier, p->shift,
+                           p->output_zp, p->act_min, p->act_max, out_b + px * p->out_c,
+                           out_b + px1 * p->out_c);
         }
     }
 }
 
 /* ------------------------------------------------------------------ DEPTHWISE_CONV_2D */
 
-void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *input,
-                                int8_t *output) {
+int32_t tinyml_depthwise_scratch_bytes(const tinyml_depthwise_params *p, int32_t in_place) {
+    return in_place ? (p->pad_h + 1) * p->in_w * p->in_c : 0;
+}
+
+#define TINYML_DW_MAX_TAPS 64
+
+/* Depth multiplier 1: per output pixel, one pointer per tap (into the input,
+ * or at the zero-point row when the tap falls in the padding), then all
+ * channels against those taps. Weights (written so by the generator): for
+ * each group of 4 channels, the 4 weights of every tap in turn
+ * ([group][tap][4]), then the channels past the last group, tap by tap
+ * ([channel][tap]). */
+/* One tap (input pointer X, weights at w + 4T) into the four channels [c, c+4). */
+#if TINYML_USE_DSP
+#define TINYML_DW_TAP(X, T)                                                \
+    do {                                                                  \
+        const uint32_t xv = tinyml_read_u32((X) + c);                     \
+        const uint32_t wv = tinyml_read_u32(w + 4 * (T));                 \
+        const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);   \
+        const uint32_t w_e = tinyml_even16(wv), w_o = tinyml_odd16(wv);   \
+        a0 = __smlabb((int32_t)x_e, (int32_t)w_e, a0);                    \
+        a2 = __smlatt((int32_t)x_e, (int32_t)w_e, a2);                    \
+        a1 = __smlabb((int32_t)x_o, (int32_t)w_o, a1);                    \
+        a3 = __smlatt((int32_t)x_o, (int32_t)w_o, a3);                    \
+    } while (0)
+#else
+#define TINYML_DW_TAP(X, T)                                                \
+    do {                                                                  \
+        const int8_t *x_ = (X) + c;                                       \
+        const int8_t *w_ = w + 4 * (T);                                   \
+        a0 += (int32_t)x_[0] * w_[0];                                     \
+        a1 += (int32_t)x_[1] * w_[1];                                     \
+        a2 += (int32_t)x_[2] * w_[2];                                     \
+        a3 += (int32_t)x_[3] * w_[3];                                     \
+    } while (0)
+#endif
+
+static void tinyml_depthwise_dm1(const tinyml_depthwise_params *p, const int8_t *input,
+                                 int8_t *output, int8_t *ring) {
+    /* Locals: stores through int8_t pointers may alias *p, locals cannot. */
+    const int32_t c_n = p->in_c;
+    const int32_t c4 = c_n & ~3;
+    const int32_t in_h = p->in_h, in_w = p->in_w;
+    const int32_t in_row = in_w * c_n;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t taps = k_h * k_w;
+    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t *const bias = p->bias_folded;
+    const int32_t *const mult = p->multiplier;
+    const int32_t *const shift = p->shift;
+    const int8_t *const weights = p->weights;
+    const int8_t *const zp_row = p->zp_row;
+    const int32_t ring_rows = p->pad_h + 1;
+    const int8_t *tap[TINYML_DW_MAX_TAPS];
+    int32_t b, oy, ox, ky, kx, t, c;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * in_h * in_row;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int8_t *rows[TINYML_DW_MAX_TAPS];
+            if (ring != NULL) {
+                /* In place (stride 1, same shape): output row oy overwrites input
+                 * row oy, which rows oy+1 .. oy+pad_h still read: keep the last
+                 * pad_h + 1 input rows in the ring. */
+                memcpy(ring + (oy % ring_rows) * in_row, in_b + oy * in_row, (size_t)in_row);
+            }
+            for (ky = 0; ky < k_h; ++ky) {
+                const int32_t iy = iy0 + ky * dil_h;
+                rows[ky] = (iy < 0 || iy >= in_h) ? NULL
+                           : (ring != NULL && iy <= oy) ? ring + (iy % ring_rows) * in_row
+                                                        : in_b + iy * in_row;
+            }
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int8_t *out = output + ((b * p->out_h + oy) * p->out_w + ox) * c_n;
+                const int8_t *w = weights;
+                t = 0;
+                for (ky = 0; ky < k_h; ++ky) {
+                    const int8_t *row = rows[ky];
+                    for (kx = 0; kx < k_w; ++kx) {
+                        const int32_t ix = ix0 + kx * dil_w;
+                        tap[t++] = (row != NULL && ix >= 0 && ix < in_w) ? row + ix * c_n : zp_row;
+                    }
+                }
+                for (c = 0; c < c4; c += 4) {
+                    int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+                    if (taps == 9) {
+                        /* 3x3: unrolled, no loop counter to keep */
+                        TINYML_DW_TAP(tap[0], 0);
+                        TINYML_DW_TAP(tap[1], 1);
+                        TINYML_DW_TAP(tap[2], 2);
+                        TINYML_DW_TAP(tap[3], 3);
+                        TINYML_DW_TAP(tap[4], 4);
+                        TINYML_DW_TAP(tap[5], 5);
+                        TINYML_DW_TAP(tap[6], 6);
+                        TINYML_DW_TAP(tap[7], 7);
+                        TINYML_DW_TAP(tap[8], 8);
+                        w += 36;
+                    } else {
+                        for (t = 0; t < taps; ++t) {
+                            TINYML_DW_TAP(tap[t], 0);
+                            w += 4;
+                        }
+                    }
+                    out[c] = tinyml_out(a0, mult[c], shift[c], zp, lo, hi);
+                    out[c + 1] = tinyml_out(a1, mult[c + 1], shift[c + 1], zp, lo, hi);
+                    out[c + 2] = tinyml_out(a2, mult[c + 2], shift[c + 2], zp, lo, hi);
+                    out[c + 3] = tinyml_out(a3, mult[c + 3], shift[c + 3], zp, lo, hi);
+                }
+                for (; c < c_n; ++c) {
+                    int32_t acc = bias[c];
+                    for (t = 0; t < taps; ++t) {
+                        acc += (int32_t)tap[t][c] * *w++;
+                    }
+                    out[c] = tinyml_out(acc, mult[c], shift[c], zp, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/* Any depth multiplier: windows clipped by padding use only their valid taps. */
+static void tinyml_depthwise_generic(const tinyml_depthwise_params *p, const int8_t *input,
+                                     int8_t *output) {
     const int32_t dm = p->depth_multiplier;
     const int32_t in_row = p->in_w * p->in_c;
-    const int32_t tap_dy = p->dil_h * in_row;
-    const int32_t tap_dx = p->dil_w * p->in_c;
     const int32_t w_row = p->k_w * p->out_c;
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_row;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            /* Valid taps form a contiguous range: iy0 + ky*dil in [0, in_h). */
             int32_t ky0 = 0, ky1 = p->k_h;
             while (ky0 < ky1 && iy0 + ky0 * p->dil_h < 0) ++ky0;
             while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dil_h >= p->in_h) --ky1;
@@ -183,64 +447,34 @@ void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *
                 int32_t kx0 = 0, kx1 = p->k_w;
                 while (kx0 < kx1 && ix0 + kx0 * p->dil_w < 0) ++kx0;
                 while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dil_w >= p->in_w) --kx1;
-                if (ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w) {
-                    const int8_t *x_base = in_b + iy0 * in_row + ix0 * p->in_c;
-                    if (dm == 1 && p->k_h == 3 && p->k_w == 3) {
-                        for (ic = 0; ic < p->in_c; ++ic) {
-                            const int8_t *x = x_base + ic;
-                            const int8_t *w = p->weights + ic;
-                            int32_t acc = p->bias_folded[ic];
-                            acc += x[0] * w[0] + x[tap_dx] * w[p->out_c] +
-                                   x[2 * tap_dx] * w[2 * p->out_c];
-                            x += tap_dy;
-                            w += w_row;
-                            acc += x[0] * w[0] + x[tap_dx] * w[p->out_c] +
-                                   x[2 * tap_dx] * w[2 * p->out_c];
-                            x += tap_dy;
-                            w += w_row;
-                            acc += x[0] * w[0] + x[tap_dx] * w[p->out_c] +
-                                   x[2 * tap_dx] * w[2 * p->out_c];
-                            out[ic] = TINYML_OUT(acc, p->multiplier[ic], p->shift[ic], p->output_zp,
-                                                 p->act_min, p->act_max);
-                        }
-                        continue;
-                    }
-                    for (ic = 0; ic < p->in_c; ++ic) {
-                        for (m = 0; m < dm; ++m) {
-                            const int32_t oc = ic * dm + m;
-                            int32_t acc = p->bias_folded[oc];
-                            for (ky = 0; ky < p->k_h; ++ky) {
-                                const int8_t *x = x_base + ky * tap_dy + ic;
-                                const int8_t *w = p->weights + ky * w_row + oc;
-                                for (kx = 0; kx < p->k_w; ++kx) {
-                                    acc += (int32_t)x[kx * tap_dx] * w[kx * p->out_c];
-                                }
+                for (ic = 0; ic < p->in_c; ++ic) {
+                    for (m = 0; m < dm; ++m) {
+                        const int32_t oc = ic * dm + m;
+                        int32_t acc = p->bias[oc];
+                        for (ky = ky0; ky < ky1; ++ky) {
+                            const int8_t *x = in_b + (iy0 + ky * p->dil_h) * in_row + ic;
+                            const int8_t *w = p->weights + ky * w_row + oc;
+                            for (kx = kx0; kx < kx1; ++kx) {
+                                acc += ((int32_t)x[(ix0 + kx * p->dil_w) * p->in_c] + p->input_offset) *
+                                       w[kx * p->out_c];
                             }
-                            out[oc] = TINYML_OUT(acc, p->multiplier[oc], p->shift[oc], p->output_zp,
-                                                 p->act_min, p->act_max);
                         }
-                    }
-                } else {
-                    /* A window clipped by padding: only valid taps, with the offset. */
-                    for (ic = 0; ic < p->in_c; ++ic) {
-                        for (m = 0; m < dm; ++m) {
-                            const int32_t oc = ic * dm + m;
-                            int32_t acc = p->bias[oc];
-                            for (ky = ky0; ky < ky1; ++ky) {
-                                const int8_t *x = in_b + (iy0 + ky * p->dil_h) * in_row + ic;
-                                const int8_t *w = p->weights + ky * w_row + oc;
-                                for (kx = kx0; kx < kx1; ++kx) {
-                                    acc += ((int32_t)x[(ix0 + kx * p->dil_w) * p->in_c] +
-                                            p->input_offset) * w[kx * p->out_c];
-                                }
-                            }
-                            out[oc] = TINYML_OUT(acc, p->multiplier[oc], p->shift[oc], p->output_zp,
-                                                 p->act_min, p->act_max);
-                        }
+                        out[oc] = tinyml_out(acc, p->multiplier[oc], p->shift[oc], p->output_zp,
+                                             p->act_min, p->act_max);
                     }
                 }
             }
         }
+    }
+}
+
+void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *input,
+                                int8_t *output, int8_t *scratch) {
+    /* The generator lays the weights out for the path taken here (same test). */
+    if (p->depth_multiplier == 1 && p->k_h * p->k_w <= TINYML_DW_MAX_TAPS) {
+        tinyml_depthwise_dm1(p, input, output, input == output ? scratch : NULL);
+    } else {
+        tinyml_depthwise_generic(p, input, output);
     }
 }
 
@@ -249,9 +483,9 @@ void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *
 void tinyml_fully_connected_s8(const tinyml_fc_params *p, const int8_t *input, int8_t *output) {
     int32_t b;
     for (b = 0; b < p->batches; ++b) {
-        tinyml_matvec_s8(input + b * p->in_depth, p->in_depth, p->weights, p->out_depth, p->bias,
-                         p->multiplier, p->shift, p->output_zp, p->act_min, p->act_max,
-                         output + b * p->out_depth);
+        tinyml_mat_1x4(input + b * p->in_depth, p->in_depth, p->weights, p->out_depth, p->bias,
+                       p->multiplier, p->shift, p->output_zp, p->act_min, p->act_max,
+                       output + b * p->out_depth);
     }
 }
 
@@ -450,49 +684,35 @@ void tinyml_softmax_s8(const tinyml_softmax_params *p, const int8_t *input, int8
 
 /* ------------------------------------------------------------------ ADD / MUL */
 
-TINYML_INLINE int8_t tinyml_add_one(const tinyml_binary_params *p, int32_t a, int32_t b) {
-    const int32_t x1 = (a + p->input1_offset) * (1 << p->left_shift);
-    const int32_t x2 = (b + p->input2_offset) * (1 << p->left_shift);
-    const int32_t s1 = tinyml_requantize(x1, p->input1_multiplier, p->input1_shift);
-    const int32_t s2 = tinyml_requantize(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t out = tinyml_requantize(s1 + s2, p->output_multiplier, p->output_shift) + p->output_zp;
-    return (int8_t)tinyml_clamp(out, p->act_min, p->act_max);
-}
-
-TINYML_INLINE int8_t tinyml_sub_one(const tinyml_binary_params *p, int32_t a, int32_t b) {
-    const int32_t x1 = (a + p->input1_offset) * (1 << p->left_shift);
-    const int32_t x2 = (b + p->input2_offset) * (1 << p->left_shift);
-    const int32_t s1 = tinyml_requantize(x1, p->input1_multiplier, p->input1_shift);
-    const int32_t s2 = tinyml_requantize(x2, p->input2_multiplier, p->input2_shift);
-    const int32_t out = tinyml_requantize(s1 - s2, p->output_multiplier, p->output_shift) + p->output_zp;
-    return (int8_t)tinyml_clamp(out, p->act_min, p->act_max);
-}
-
-TINYML_INLINE int8_t tinyml_mul_one(const tinyml_binary_params *p, int32_t a, int32_t b) {
-    const int32_t prod = (a + p->input1_offset) * (b + p->input2_offset);
-    const int32_t out = tinyml_requantize(prod, p->output_multiplier, p->output_shift) + p->output_zp;
-    return (int8_t)tinyml_clamp(out, p->act_min, p->act_max);
-}
-
+/* Element-wise loop shared by ADD/SUB and MUL. ONE(a, b) computes one output
+ * from two input bytes using the locals declared by the caller (copies of the
+ * parameters: stores through int8_t pointers could alias *p, locals cannot). */
 #define TINYML_BINARY_LOOP(ONE)                                                              \
     do {                                                                                     \
         if (!p->broadcast) {                                                                 \
-            int32_t i;                                                                       \
-            for (i = 0; i < p->size; ++i) {                                                  \
-                output[i] = ONE(p, input1[i], input2[i]);                                    \
+            const int8_t *a_ = input1;                                                       \
+            const int8_t *b_ = input2;                                                       \
+            int8_t *o_ = output;                                                             \
+            int8_t *const end_ = output + p->size;                                           \
+            while (o_ != end_) {                                                             \
+                const int32_t va = *a_++;                                                    \
+                const int32_t vb = *b_++;                                                    \
+                *o_++ = ONE(va, vb);                                                         \
             }                                                                                \
         } else {                                                                             \
             int32_t d0, d1, d2, d3;                                                          \
-            int8_t *out = output;                                                            \
+            int8_t *o_ = output;                                                             \
             for (d0 = 0; d0 < p->shape[0]; ++d0) {                                           \
                 for (d1 = 0; d1 < p->shape[1]; ++d1) {                                       \
                     for (d2 = 0; d2 < p->shape[2]; ++d2) {                                   \
-                        const int8_t *a = input1 + d0 * p->stride1[0] + d1 * p->stride1[1] + \
-                                          d2 * p->stride1[2];                                \
-                        const int8_t *b = input2 + d0 * p->stride2[0] + d1 * p->stride2[1] + \
-                                          d2 * p->stride2[2];                                \
+                        const int8_t *a_ = input1 + d0 * p->stride1[0] + d1 * p->stride1[1] + \
+                                           d2 * p->stride1[2];                               \
+                        const int8_t *b_ = input2 + d0 * p->stride2[0] + d1 * p->stride2[1] + \
+                                           d2 * p->stride2[2];                               \
                         for (d3 = 0; d3 < p->shape[3]; ++d3) {                               \
-                            *out++ = ONE(p, a[d3 * p->stride1[3]], b[d3 * p->stride2[3]]);   \
+                            const int32_t va = a_[d3 * p->stride1[3]];                       \
+                            const int32_t vb = b_[d3 * p->stride2[3]];                       \
+                            *o_++ = ONE(va, vb);                                             \
                         }                                                                    \
                     }                                                                        \
                 }                                                                            \
@@ -500,19 +720,28 @@ TINYML_INLINE int8_t tinyml_mul_one(const tinyml_binary_params *p, int32_t a, in
         }                                                                                    \
     } while (0)
 
+/* ADD and SUB: the tables hold each input byte's rescaled value (SUB's second
+ * negated), so one requantization per element remains. */
 void tinyml_add_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output) {
-    TINYML_BINARY_LOOP(tinyml_add_one);
-}
-
-void tinyml_sub_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
-                   int8_t *output) {
-    TINYML_BINARY_LOOP(tinyml_sub_one);
+    const int32_t *const t1 = p->table1 + 128;
+    const int32_t *const t2 = p->table2 + 128;
+    const int32_t mult = p->output_multiplier, shift = p->output_shift;
+    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+#define TINYML_ADD_ONE(a, b) ((int8_t)tinyml_clamp(tinyml_requantize(t1[a] + t2[b], mult, shift) + zp, lo, hi))
+    TINYML_BINARY_LOOP(TINYML_ADD_ONE);
+#undef TINYML_ADD_ONE
 }
 
 void tinyml_mul_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output) {
-    TINYML_BINARY_LOOP(tinyml_mul_one);
+    const int32_t off1 = p->input1_offset, off2 = p->input2_offset;
+    const int32_t mult = p->output_multiplier, shift = p->output_shift;
+    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+#define TINYML_MUL_ONE(a, b) \
+    ((int8_t)tinyml_clamp(tinyml_requantize(((a) + off1) * ((b) + off2), mult, shift) + zp, lo, hi))
+    TINYML_BINARY_LOOP(TINYML_MUL_ONE);
+#undef TINYML_MUL_ONE
 }
 
 /* ------------------------------------------------------------------ MEAN / REDUCE_MAX */

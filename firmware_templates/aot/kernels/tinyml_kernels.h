@@ -47,13 +47,28 @@ TINYML_INLINE int32_t tinyml_rounding_shift(int32_t x, int32_t exponent) {
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* TFLite MultiplyByQuantizedMultiplier: x * multiplier * 2^shift / 2^31. */
+/* TFLite MultiplyByQuantizedMultiplier: x * multiplier * 2^shift / 2^31, with
+ * TFLite's double rounding (high multiply rounding halves up, then a right
+ * shift rounding halves away from zero). For a right shift r >= 1 the two
+ * roundings nest into one floor division of the 64-bit product (exact for any
+ * multiplier >= 0; tests/unit/test_aot_quant.py checks the identity):
+ *   floor((x*m + 2^30 - [x<0]*2^31 + 2^(30+r)) / 2^(31+r))
+ * which costs one multiply-accumulate and a shift instead of two roundings. */
 TINYML_INLINE int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift) {
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = shift > 0 ? 0 : -shift;
+    if (shift < 0) {
+        /* t = x*m + (x < 0 ? -2^30 : 2^30), built as two words for one SMLAL */
+        const uint32_t sign = (uint32_t)(x >> 31);
+        const int64_t bias = (int64_t)(((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u));
+        const int64_t t = (int64_t)x * multiplier + bias;
+        const int32_t hi = (int32_t)(t >> 32);
+        if (shift == -1) {
+            return hi + (int32_t)((uint32_t)t >> 31);
+        }
+        /* + 2^(30+r) then / 2^(31+r), on the high word: no overflow possible */
+        return (hi + (1 << (-shift - 2))) >> (-shift - 1);
+    }
     /* The left shift may wrap like TFLM's int32 multiply; do it unsigned. */
-    const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return tinyml_rounding_shift(tinyml_high_mul(shifted, multiplier), right);
+    return tinyml_high_mul((int32_t)((uint32_t)x << shift), multiplier);
 }
 
 TINYML_INLINE int32_t tinyml_clamp(int32_t x, int32_t lo, int32_t hi) {
@@ -96,6 +111,7 @@ typedef struct {
     const int32_t *bias_folded;/* bias + input_offset * sum(weights): full windows */
     const int32_t *multiplier;
     const int32_t *shift;
+    const int8_t *zp_row;      /* in_c input zero points: the value of padded taps */
 } tinyml_depthwise_params;
 
 typedef struct {
@@ -143,6 +159,10 @@ typedef struct {
     int32_t output_multiplier, output_shift;
     int32_t output_zp;
     int32_t act_min, act_max;
+    /* ADD / SUB: each input byte's rescaled value, table[q + 128] (SUB negates
+     * the second), so an element costs two loads and one requantization. */
+    const int32_t *table1;
+    const int32_t *table2;
 } tinyml_binary_params;
 
 typedef struct {
@@ -163,20 +183,26 @@ typedef struct {
 
 /* ------------------------------------------------------------------ kernels */
 
-/* Scratch bytes the conv kernel needs (an im2col patch); 0 for 1x1 kernels. */
-int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p);
+/* In place: a kernel whose output pointer equals its input pointer overwrites
+ * its input as it goes (the generator plans that when the input dies there).
+ * Supported, with the scratch below:
+ *  - CONV_2D 1x1, stride 1, out_c <= in_c: 2 * in_c bytes (two input pixels);
+ *  - DEPTHWISE_CONV_2D depth multiplier 1, stride 1, output shape = input
+ *    shape, batch 1: (pad_h + 1) input rows, each in_w * in_c bytes.
+ * Otherwise a conv needs two im2col patches (none for a 1x1 kernel) and a
+ * depthwise conv no scratch. */
+int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p, int32_t in_place);
+int32_t tinyml_depthwise_scratch_bytes(const tinyml_depthwise_params *p, int32_t in_place);
 
 void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch);
 void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *input,
-                                int8_t *output);
+                                int8_t *output, int8_t *scratch);
 void tinyml_fully_connected_s8(const tinyml_fc_params *p, const int8_t *input, int8_t *output);
 void tinyml_avg_pool_s8(const tinyml_pool_params *p, const int8_t *input, int8_t *output);
 void tinyml_max_pool_s8(const tinyml_pool_params *p, const int8_t *input, int8_t *output);
 void tinyml_softmax_s8(const tinyml_softmax_params *p, const int8_t *input, int8_t *output);
 void tinyml_add_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
-                   int8_t *output);
-void tinyml_sub_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output);
 void tinyml_mul_s8(const tinyml_binary_params *p, const int8_t *input1, const int8_t *input2,
                    int8_t *output);

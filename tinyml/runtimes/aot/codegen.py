@@ -54,9 +54,12 @@ def _plan_request(model: TFLiteModel, lowered: list[opsmod.Lowered]) -> planner.
         elif low.in_place_of is not None and model.tensor(low.in_place_of).data is None:
             aliases.append((low.op_index, low.in_place_of, low.outputs[0], True))
     scratch = {low.op_index: low.scratch_bytes for low in lowered if low.scratch_bytes}
+    scratch_in_place = {low.op_index: low.in_place_scratch_bytes for low in lowered
+                        if low.in_place_scratch_bytes is not None}
     return planner.PlanRequest(op_count=len(lowered), tensor_sizes=sizes, producers=producers,
                                consumers=consumers, model_inputs=list(model.inputs),
-                               model_outputs=list(model.outputs), aliases=aliases, scratch=scratch)
+                               model_outputs=list(model.outputs), aliases=aliases, scratch=scratch,
+                               scratch_in_place=scratch_in_place)
 
 
 def plan_arena(model: TFLiteModel) -> planner.ArenaPlan:

@@ -67,13 +67,45 @@ class Lowered:
     consts: list[ConstArray]
     scratch_bytes: int = 0
     view_of: int | None = None   # RESHAPE-like: output aliases this input tensor
-    in_place_of: int | None = None  # element-wise: may run over this input tensor
+    in_place_of: int | None = None  # may run over this input tensor (if it dies here)
+    in_place_scratch_bytes: int | None = None  # scratch instead of scratch_bytes when in place
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
 
 
 class _Unsupported(Exception):
     """Raised by a lowering with the reason; check_supported turns it into the error."""
+
+
+# ---------------------------------------------------------------- weight layouts
+# The kernels read weights in the order they use them (tinyml_kernels.c):
+# one pointer walks each block, with no register spent per row.
+
+DW_MAX_TAPS = 64  # TINYML_DW_MAX_TAPS: larger depthwise kernels use the generic path
+
+
+def interleave_rows(w: np.ndarray, block: int) -> np.ndarray:
+    """Rows in blocks of `block`, interleaved by 4 columns, then each row's
+    tail (depth % 4); rows past the last full block stay row-major."""
+    rows, depth = w.shape
+    d4 = depth - depth % 4
+    out = []
+    full = rows - rows % block
+    for r0 in range(0, full, block):
+        blk = w[r0:r0 + block]
+        out.append(blk[:, :d4].reshape(block, d4 // 4, 4).transpose(1, 0, 2).reshape(-1))
+        out.append(blk[:, d4:].reshape(-1))
+    out.append(w[full:].reshape(-1))
+    return np.concatenate(out)
+
+
+def depthwise_groups(w: np.ndarray) -> np.ndarray:
+    """[taps, C] -> for each group of 4 channels every tap's 4 weights, then
+    the remaining channels tap by tap."""
+    taps, c = w.shape
+    c4 = c - c % 4
+    head = w[:, :c4].reshape(taps, c4 // 4, 4).transpose(1, 0, 2).reshape(-1)
+    return np.concatenate([head, w[:, c4:].T.reshape(-1)])
 
 
 # ---------------------------------------------------------------- helpers
@@ -177,7 +209,9 @@ def _conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     folded = bias - in_zp * weights.reshape(oc, -1).sum(axis=1)
     lo, hi = _act_range(op, out)
     pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
-    consts = [ConstArray(f"{p}_weights", "int8_t", weights.reshape(-1).tolist()),
+    # rows of kh*kw*ic, two rows interleaved (tinyml_mat_2x2)
+    laid_out = interleave_rows(weights.reshape(oc, -1), 2)
+    consts = [ConstArray(f"{p}_weights", "int8_t", laid_out.tolist()),
               ConstArray(f"{p}_bias", "int32_t", [quant.wrap32(int(x)) for x in folded]),
               ConstArray(f"{p}_multiplier", "int32_t", mult),
               ConstArray(f"{p}_shift", "int32_t", shift)]
@@ -189,10 +223,15 @@ def _conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     dil = f", dilation {dh}x{dw}" if (dh, dw) != (1, 1) else ""
     summary = (f"CONV_2D {kh}x{kw} stride {sh}x{sw} {pad}{dil}, {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
                f"{_act_note(op)}")
+    # tinyml_conv2d_scratch_bytes: two im2col patches; in place (1x1, stride 1,
+    # out_c <= in_c), a copy of the two input pixels being overwritten
+    in_place = pointwise and (sh, sw) == (1, 1) and oc <= ic and b == 1
     return Lowered(op.index, op.opcode, summary,
                    [Call("tinyml_conv2d_s8", ["&params", f"in:{inp.index}", f"out:{out.index}",
                                               "scratch"], "tinyml_conv_params", params)],
-                   consts, scratch_bytes=0 if pointwise else kh * kw * ic)
+                   consts, scratch_bytes=0 if pointwise else 2 * kh * kw * ic,
+                   in_place_of=inp.index if in_place else None,
+                   in_place_scratch_bytes=2 * ic if in_place else None)
 
 
 def _depthwise_conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
@@ -221,22 +260,33 @@ def _depthwise_conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     ph, pw = _padding(pad, sh, dh, ih, kh, oh), _padding(pad, sw, dw, iw, kw, ow)
     folded = bias - in_zp * weights.reshape(-1, oc).sum(axis=0)
     lo, hi = _act_range(op, out)
-    consts = [ConstArray(f"{p}_weights", "int8_t", weights.reshape(-1).tolist()),
+    taps = weights.reshape(kh * kw, oc)
+    # the dm == 1 path reads 4-channel groups; the generic path the .tflite order
+    laid_out = depthwise_groups(taps) if dm == 1 and kh * kw <= DW_MAX_TAPS else taps.reshape(-1)
+    consts = [ConstArray(f"{p}_weights", "int8_t", laid_out.tolist()),
               ConstArray(f"{p}_bias", "int32_t", [quant.wrap32(int(x)) for x in bias]),
               ConstArray(f"{p}_bias_folded", "int32_t", [quant.wrap32(int(x)) for x in folded]),
               ConstArray(f"{p}_multiplier", "int32_t", mult),
-              ConstArray(f"{p}_shift", "int32_t", shift)]
+              ConstArray(f"{p}_shift", "int32_t", shift),
+              ConstArray(f"{p}_zp_row", "int8_t", [in_zp] * ic)]
     params = _fields(batches=b, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
                      depth_multiplier=dm, k_h=kh, k_w=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
                      pad_h=ph, pad_w=pw, input_offset=-in_zp, output_zp=out_zp, act_min=lo, act_max=hi,
                      weights=f"{p}_weights", bias=f"{p}_bias", bias_folded=f"{p}_bias_folded",
-                     multiplier=f"{p}_multiplier", shift=f"{p}_shift")
+                     multiplier=f"{p}_multiplier", shift=f"{p}_shift", zp_row=f"{p}_zp_row")
     dil = f", dilation {dh}x{dw}" if (dh, dw) != (1, 1) else ""
     summary = (f"DEPTHWISE_CONV_2D {kh}x{kw} stride {sh}x{sw} {pad}{dil}, depth multiplier {dm}, "
                f"{ih}x{iw}x{ic} -> {oh}x{ow}x{oc}{_act_note(op)}")
+    # tinyml_depthwise_scratch_bytes: in place (dm 1, stride 1, same shape), a
+    # ring of pad_h + 1 input rows; otherwise nothing
+    in_place = (dm == 1 and (sh, sw) == (1, 1) and (oh, ow) == (ih, iw) and b == 1
+                and kh * kw <= DW_MAX_TAPS)
     return Lowered(op.index, op.opcode, summary,
-                   [Call("tinyml_depthwise_conv2d_s8", ["&params", f"in:{inp.index}", f"out:{out.index}"],
-                         "tinyml_depthwise_params", params)], consts)
+                   [Call("tinyml_depthwise_conv2d_s8", ["&params", f"in:{inp.index}", f"out:{out.index}",
+                                                        "scratch"],
+                         "tinyml_depthwise_params", params)], consts,
+                   in_place_of=inp.index if in_place else None,
+                   in_place_scratch_bytes=(ph + 1) * iw * ic if in_place else None)
 
 
 def _fully_connected(model: TFLiteModel, op: Operator, p: str) -> Lowered:
@@ -261,7 +311,8 @@ def _fully_connected(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     mult, shift = quant.fc_multipliers(in_scale, filt.scale, out_scale, out_depth)
     folded = bias - in_zp * weights.sum(axis=1)
     lo, hi = _act_range(op, out)
-    consts = [ConstArray(f"{p}_weights", "int8_t", weights.reshape(-1).tolist()),
+    # four rows interleaved (tinyml_mat_1x4)
+    consts = [ConstArray(f"{p}_weights", "int8_t", interleave_rows(weights, 4).tolist()),
               ConstArray(f"{p}_bias", "int32_t", [quant.wrap32(int(x)) for x in folded]),
               ConstArray(f"{p}_multiplier", "int32_t", mult),
               ConstArray(f"{p}_shift", "int32_t", shift)]
@@ -344,21 +395,28 @@ def _binary(model: TFLiteModel, op: Operator, p: str) -> Lowered:
                   input1_offset=-z1, input2_offset=-z2)
     if op.opcode in ("ADD", "SUB"):
         ap = quant.add_params(s1, s2, so) if op.opcode == "ADD" else quant.sub_params(s1, s2, so)
+        t1 = quant.add_input_table(z1, ap["left_shift"], ap["input1_multiplier"], ap["input1_shift"])
+        t2 = quant.add_input_table(z2, ap["left_shift"], ap["input2_multiplier"], ap["input2_shift"])
+        if op.opcode == "SUB":
+            t2 = [-v for v in t2]
         params = _fields(**common, left_shift=ap["left_shift"],
                          input1_multiplier=ap["input1_multiplier"], input1_shift=ap["input1_shift"],
                          input2_multiplier=ap["input2_multiplier"], input2_shift=ap["input2_shift"],
                          output_multiplier=ap["output_multiplier"], output_shift=ap["output_shift"],
-                         output_zp=zo, act_min=lo, act_max=hi)
+                         output_zp=zo, act_min=lo, act_max=hi, table1=f"{p}_table1", table2=f"{p}_table2")
+        tables = [ConstArray(f"{p}_table1", "int32_t", t1), ConstArray(f"{p}_table2", "int32_t", t2)]
     else:
         m, s = quant.mul_params(s1, s2, so)
         params = _fields(**common, left_shift=0, input1_multiplier=0, input1_shift=0,
                          input2_multiplier=0, input2_shift=0, output_multiplier=m, output_shift=s,
-                         output_zp=zo, act_min=lo, act_max=hi)
-    kernel = {"ADD": "tinyml_add_s8", "SUB": "tinyml_sub_s8", "MUL": "tinyml_mul_s8"}[op.opcode]
+                         output_zp=zo, act_min=lo, act_max=hi, table1="NULL", table2="NULL")
+        tables = []
+    # SUB is an ADD whose second table is negated.
+    kernel = {"ADD": "tinyml_add_s8", "SUB": "tinyml_add_s8", "MUL": "tinyml_mul_s8"}[op.opcode]
     sign = {"ADD": "+", "SUB": "-", "MUL": "*"}[op.opcode]
     summary = (f"{op.opcode} {list(in1.shape)} {sign} {list(in2.shape)}"
                f"{' (broadcast)' if bc else ''}{_act_note(op)}")
-    consts, args = [], ["&params"]
+    consts, args = list(tables), ["&params"]
     for k, t in enumerate((in1, in2), start=1):
         if t.data is not None:
             consts.append(ConstArray(f"{p}_input{k}", "int8_t", t.data.reshape(-1).tolist()))

@@ -86,6 +86,7 @@ class PlanRequest:
     model_outputs: list[int]
     aliases: list[tuple[int, int, int, bool]]      # (op, input tensor, output tensor, in_place)
     scratch: dict[int, int]                        # op -> scratch bytes
+    scratch_in_place: dict[int, int] = field(default_factory=dict)  # op -> bytes if run in place
 
 
 def plan(req: PlanRequest) -> tuple[ArenaPlan, set[int]]:
@@ -135,9 +136,17 @@ def plan(req: PlanRequest) -> tuple[ArenaPlan, set[int]]:
         ext = external(rs) | external(rd)
         if len(ext) > 1:
             continue  # would make the caller's input and output the same bytes
-        if req.tensor_sizes[src] != req.tensor_sizes[dst]:
+        # A view has the input's bytes; an in-place kernel may write fewer.
+        if (req.tensor_sizes[dst] > req.tensor_sizes[src] if in_place
+                else req.tensor_sizes[dst] != req.tensor_sizes[src]):
             continue
         group = members(rs)
+        if ext:
+            # The caller's buffer holds exactly its tensor: nothing bigger may live there.
+            ext_size = min(req.tensor_sizes[t] for t in group + members(rd)
+                           if t in req.model_inputs or t in req.model_outputs)
+            if max(req.tensor_sizes[t] for t in group + members(rd)) > ext_size:
+                continue
         if in_place:
             # Writing over the input is only safe if nothing reads the input's
             # bytes after this operator, and never over the caller's const input.
@@ -171,10 +180,14 @@ def plan(req: PlanRequest) -> tuple[ArenaPlan, set[int]]:
         for t in ts:
             tensor_buffer[t] = b.id
     scratch_buffer: dict[int, int] = {}
-    for op in sorted(req.scratch):
-        if req.scratch[op] <= 0:
+    scratch = dict(req.scratch)
+    for op, size in req.scratch_in_place.items():
+        if op in accepted:
+            scratch[op] = size
+    for op in sorted(scratch):
+        if scratch[op] <= 0:
             continue
-        b = Buffer(id=len(buffers), size_bytes=req.scratch[op], first_op=op, last_op=op,
+        b = Buffer(id=len(buffers), size_bytes=scratch[op], first_op=op, last_op=op,
                    scratch_of_op=op)
         buffers.append(b)
         scratch_buffer[op] = b.id

@@ -112,6 +112,17 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     return rounding_divide_by_pot(srdhm(wrap32(x * (1 << left)), multiplier), right)
 
 
+def requantize_fused(x: int, multiplier: int, shift: int) -> int:
+    """multiply_by_quantized_multiplier as the C kernels compute it: for a right
+    shift r the two roundings nest into floor((x*m + 2^30 - [x<0]*2^31 +
+    2^(30+r)) / 2^(31+r)) on the 64-bit product (see tinyml_kernels.h)."""
+    if shift >= 0:
+        return multiply_by_quantized_multiplier(x, multiplier, shift)
+    r = -shift
+    t = x * multiplier + ((((x >> 31) | 1)) << 30) + (1 << (30 + r))
+    return t >> (31 + r)
+
+
 # ---------------------------------------------------------------- multipliers
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
@@ -193,6 +204,13 @@ def add_params(scale1: float, scale2: float, scale_out: float) -> dict[str, int]
     return {"left_shift": left_shift, "input1_multiplier": m1, "input1_shift": sh1,
             "input2_multiplier": m2, "input2_shift": sh2,
             "output_multiplier": mo, "output_shift": sho}
+
+
+def add_input_table(zero_point: int, left_shift: int, multiplier: int, shift: int) -> list[int]:
+    """ADD/SUB: one input's rescaled value for every byte q (index q + 128):
+    MultiplyByQuantizedMultiplierSmallerThanOneExp((q - zp) << left_shift)."""
+    return [multiply_by_quantized_multiplier((q - zero_point) * (1 << left_shift), multiplier, shift)
+            for q in range(-128, 128)]
 
 
 def sub_params(scale1: float, scale2: float, scale_out: float) -> dict[str, int]:

@@ -28,6 +28,7 @@ CORES = {
 ICOUNT_SHIFT = 6
 INSTRUCTIONS_PER_TICK = 0.625  # -icount shift=6: 64 ns per instruction, SysTick tick 40 ns
 _LINE = re.compile(r"^SAMPLE (\d+) (\d+) ([0-9a-f]*)$")
+_LAYER = re.compile(r"^LAYER (\d+) (\d+)$")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class SelftestRun:
     outputs: np.ndarray            # (n, output bytes) uint8
     instructions: list[int]        # per inference
     text_bytes: int                # .text of the whole ELF
+    layer_instructions: list[int]  # per operator, first input
 
 
 def selftest_dir() -> Path:
@@ -60,6 +62,7 @@ def build(project: AotProject, inputs: np.ndarray, elf_path: Path, *, core: str 
     data_h.write_text(env.get_template("selftest_data.h.j2").render(source="the self-test", samples=bodies))
     argv: list = [gcc, *flags, opt, "-g", "-Wall", "-Wextra", "-Werror", "-std=c99", "-ffunction-sections",
                   "-fdata-sections", *[f"-I{out / d}" for d in project.include_dirs], f"-I{elf_path.parent}",
+                  f"-I{src}", '-DTINYML_HOOKS_FILE="selftest_hooks.h"',
                   *[out / s for s in project.sources], src / "selftest_main.c",
                   "-nostartfiles", "--specs=nano.specs", f"-T{src / 'mps2.ld'}", "-Wl,--gc-sections",
                   "-o", elf_path]
@@ -75,9 +78,12 @@ def run(elf_path: Path, *, core: str = "cortex-m4", output_bytes: int, samples: 
                     "-semihosting-config", "enable=on,target=native", "-icount", f"shift={ICOUNT_SHIFT}",
                     "-kernel", elf_path], timeout_s=timeout_s, log_path=log_path, check=False)
     lines = (res.stderr + res.stdout).splitlines()
-    outs, instr = [], []
+    outs, instr, layers = [], [], []
     for line in lines:
         m = _LINE.match(line.strip())
+        lm = _LAYER.match(line.strip())
+        if lm:
+            layers.append(round(int(lm.group(2)) * INSTRUCTIONS_PER_TICK))
         if m:
             outs.append(np.frombuffer(bytes.fromhex(m.group(3)), dtype=np.uint8))
             instr.append(round(int(m.group(2)) * INSTRUCTIONS_PER_TICK))
@@ -91,4 +97,4 @@ def run(elf_path: Path, *, core: str = "cortex-m4", output_bytes: int, samples: 
     size = proc.run([proc.require_tool("arm-none-eabi-size", "install the Arm GNU toolchain"), elf_path],
                     timeout_s=60)
     text = int(size.stdout.splitlines()[1].split()[0])
-    return SelftestRun(outputs=np.stack(outs), instructions=instr, text_bytes=text)
+    return SelftestRun(outputs=np.stack(outs), instructions=instr, text_bytes=text, layer_instructions=layers)
