@@ -216,8 +216,6 @@ def info(tflm_dir, verify, as_json):
     if as_json:
         emit_json(record)
         return
-    from rich.table import Table
-
     prov = record["provenance"] or {}
     out = console()
     out.print(f"TFLM tree: {record['root']}  (found via {record['origin']})", markup=False)
@@ -238,12 +236,13 @@ def info(tflm_dir, verify, as_json):
                    f"manifest check: {len(v['problems'])} difference(s), first: {v['problems'][0]}"),
                   markup=False)
     libs = record["libraries"]
-    table = Table(title=f"cached libraries ({record['libraries_dir']})")
-    for col, j in (("key", "left"), ("tree", "left"), ("kernels", "left"), ("core flags", "left"),
-                   ("opt", "left"), ("objects", "right"), ("bytes", "right"), ("build s", "right")):
-        table.add_column(col, justify=j, no_wrap=True)
+    if not libs:
+        out.print("no cached TFLM libraries yet (the first tflm firmware build makes one)")
+        return
+    out.print(f"cached libraries ({record['libraries_dir']}):", markup=False)
     for lib in libs:
-        table.add_row(lib["key"], lib["tree_ref"], lib["kernels"], " ".join(lib["core_flags"]),
-                      lib["opt"], str(lib["object_count"]), f"{lib['library_bytes']:,}",
-                      f"{lib['build_seconds']:.0f}")
-    out.print(table if libs else "no cached TFLM libraries yet (the first tflm firmware build makes one)")
+        # one line each (a table would truncate the core flags); --json has every field in full
+        out.print(f"  {lib['key'][:12]}  tree {(lib['tree_ref'] or '?')[:12]}  {lib['kernels']}  "
+                  f"{' '.join(lib['core_flags'])}  {lib['opt']}  {lib['object_count']} objects  "
+                  f"{lib['library_bytes']:,} B  built in {lib['build_seconds']:.0f} s", markup=False,
+                  soft_wrap=True)

@@ -103,13 +103,15 @@ def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_st
 
 def _header_closure(tree: TFLMTree, lib: TFLMLibrary, source: Path, project: Path) -> list[Path]:
     """Files of the tree that `source` includes (directly or not)."""
+    project, source = project.resolve(), source.resolve()   # the scan runs inside project
     cxx = proc.require_tool("arm-none-eabi-g++", "install gcc-arm-none-eabi (make setup)")
     argv = [cxx, *lib.config.cxxflags(), "-M", "-MG",
             f"-I{project / 'src'}", f"-I{project / 'model'}",
             *[f"-I{d}" for d in lib.include_dirs], str(source)]
     res = proc.run(argv, cwd=project, timeout_s=300, check=False)
     if res.returncode != 0:
-        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-8:]
+        lines = (res.stderr.strip() or res.stdout.strip()).splitlines()
+        tail = [line for line in lines if "error" in line.lower()][-8:] or lines[-8:]
         raise ToolError(f"scanning the TFLM headers of {source.name} failed.",
                         hint="\n".join(tail) or None)
     deps = res.stdout.replace("\\\n", " ").split(":", 1)[-1].split()
