@@ -148,7 +148,7 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
             emulator: str = "qemu", runtime: str = "aot", timeout_s: float = 300, per_layer: bool = False,
             opt: str = "-Os", seed: int = 0, dataset: str | Path | None = None, console: str | None = None,
             jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None,
-            runtime_choice: dict | None = None) -> EmulateResult:
+            runtime_choice: dict | None = None, keep_open: bool = False) -> EmulateResult:
     from .build import build_project
     from .emulators.base import get_runner
     from .firmware import project_dir_for, render_firmware, resolve_inputs
@@ -160,6 +160,10 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
     get_runner(emulator).require()          # checked when the run is planned
     model_path, board, sample_set = resolve_inputs(build_dir, board_name, model, samples, seed, dataset,
                                                    boards_dirs)
+    if emulator == "renode":
+        return _emulate_renode(build_dir, board, model_path, sample_set, runtime=runtime, timeout_s=timeout_s,
+                               per_layer=per_layer, opt=opt, jobs=jobs, boards_dirs=boards_dirs, say=say,
+                               runtime_choice=runtime_choice, keep_open=keep_open)
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", emulator)
     say(f"rendering the {emulator} variant of {board.name} ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="emulator",
@@ -182,4 +186,54 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
                # how --runtime auto was resolved (tinyml.runtimes.resolve_runtime)
                "runtime_choice": runtime_choice or {"runtime": runtime, "requested": runtime, "note": None}})
     path = write_json(build_dir / "emulate" / f"{board.name}-{emulator}.json", record)
+    return EmulateResult(record, path, harness, project_dir)
+
+
+RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions (Renode models "
+                     "no pipeline or wait states), so these 'cycles' are instructions, not the real core's cycles")
+
+
+def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, runtime: str, timeout_s: float,
+                    per_layer: bool, opt: str, jobs: int, boards_dirs, say, runtime_choice,
+                    keep_open: bool) -> EmulateResult:
+    """The board's own device firmware (its UART driver, DWT, clock init) on Renode's model of the board."""
+    from .build import build_project
+    from .emulators.base import RunRequest, get_runner
+    from .firmware import project_dir_for, render_firmware
+    from .renode import plan, write_suite
+
+    renode = plan(board)                    # a clear error before building when Renode has no such board
+    project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", "renode")
+    say(f"rendering {board.name}'s device firmware for Renode ({runtime}, {sample_set.count} samples)")
+    project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="device",
+                              samples=sample_set, per_layer=per_layer, opt=opt, boards_dirs=boards_dirs)
+    say(f"building {project_dir.name} ({' '.join(project.core_flags)} {opt})")
+    built = build_project(project_dir, opt=opt, jobs=jobs)
+    elf = (project_dir / "build" / "firmware.elf").resolve()
+    suite_dir = (build_dir / "emulate" / f"{board.name}-renode").resolve()
+    suite = write_suite(suite_dir, board, project, elf)
+    say(f"running renode-test {suite.name} ({renode.platform}, {renode.mips} MIPS)")
+    request = RunRequest(elf=suite_dir / "firmware.elf", machine=str(suite), work_dir=suite_dir,
+                         timeout_s=timeout_s, console=project.console,
+                         extra_args=("--keep-open",) if keep_open else ())
+    output = get_runner("renode").run(request)
+    where = f"{board.name} on renode {renode.platform}"
+    harness = parse_lines(output.lines, expected_run_id=project.run_id)
+    if output.timed_out:
+        where += f" (killed after the {timeout_s:g} s host-time limit)"
+    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
+    if output.returncode not in (0, None):
+        raise EmulatorError(f"{where}: renode-test exited with status {output.returncode} after TINYML END"
+                            + (f" ({output.notes[0]})" if output.notes else "") + ".",
+                            hint="\n".join(output.lines[-12:]), log_path=output.log_path)
+    host = host_outputs(model_path, sample_set.inputs)
+    record = build_record(
+        harness=harness, board=board.name, emulator="renode", machine=renode.platform, stand_in=False,
+        runtime=runtime, model_path=model_path, model_sha256=project.model_sha256, inputs=sample_set.inputs,
+        labels=sample_set.labels, host=host, clock_hz=int(board.clock_hz), size=built.size,
+        extra={"target_board": board.name, "samples_origin": sample_set.origin, "console": project.console,
+               "icount_shift": None, "firmware": str(project_dir), "renode_suite": str(suite),
+               "renode_mips": renode.mips, "clock_note": RENODE_CLOCK_NOTE,
+               "runtime_choice": runtime_choice or {"runtime": runtime, "requested": runtime, "note": None}})
+    path = write_json(build_dir / "emulate" / f"{board.name}-renode.json", record)
     return EmulateResult(record, path, harness, project_dir)

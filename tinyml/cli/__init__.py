@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "tinyml.cli.flash_cmds:monitor",
     "run": "tinyml.cli.pipeline_cmds:run",
     "tflm": "tinyml.cli.tflm_cmds:tflm",
+    "renode": "tinyml.cli.renode_cmds:renode",
 }
 
 

@@ -174,12 +174,18 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
 @click.command("emulate")
 @click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_board_option
-@click.option("--emulator", type=click.Choice(["qemu"]), default="qemu", show_default=True)
+@click.option("--emulator", type=click.Choice(["qemu", "renode"]), default="qemu", show_default=True,
+              help="qemu: the board's QEMU machine or its same-core stand-in (emulator firmware); renode: the "
+                   "board's own device firmware on Renode's model of the board (renode-test).")
 @click.option("--runtime", type=click.Choice(["auto", "aot", "tflm"]), default="auto", show_default=True,
               help=RUNTIME_HELP)
 @tflm_dir_option
 @click.option("--timeout-s", type=float, default=300.0, show_default=True,
-              help="Kill the emulator after this many seconds (a hang is an error with the last console lines).")
+              help="Kill the emulator after this many seconds of host time (a hang is an error with the last "
+                   "console lines); Renode's per-line timeouts are in virtual time, in the suite.")
+@click.option("--keep-open", is_flag=True,
+              help="renode: run `renode --disable-gui` with the board's .resc in the foreground (monitor open) "
+                   "instead of renode-test; the UART log is parsed when you quit Renode.")
 @click.option("--per-layer", is_flag=True, help="Also measure every operator (TINYML LAYER lines).")
 @click.option("--console", "console_kind", default=None,
               help="Print on this console of the emulated board instead of its default, e.g. "
@@ -190,19 +196,21 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
 @_boards_dir_option
 @build_dir_option
 @json_option
-def emulate(model, board, emulator, runtime, timeout_s, per_layer, console_kind, jobs, samples, dataset, seed,
-            opt, boards_dirs, build_dir, as_json):
-    """Build the board's emulator firmware, run it in QEMU and compare with the host int8 model.
+def emulate(model, board, emulator, runtime, timeout_s, keep_open, per_layer, console_kind, jobs, samples,
+            dataset, seed, opt, boards_dirs, build_dir, as_json):
+    """Build the board's firmware, run it in QEMU or Renode and compare with the host int8 model.
 
     Reports bit-exact agreement with the tflite-micro interpreter, device vs
     host int8 accuracy, instructions per inference (QEMU -icount: guest
-    instructions, not cycles) and the latency they suggest at the board's
-    clock. Writes <build-dir>/emulate/<board>-qemu.json.
+    instructions, not cycles; Renode: DWT CYCCNT counting executed
+    instructions) and the latency they suggest at the board's clock. Writes
+    <build-dir>/emulate/<board>-<emulator>.json.
 
     \b
     Example:
       tinyml emulate --board mps2-an386 --samples 50 -B build/digits
       tinyml emulate kws_ref_model.tflite --board nucleo-h743zi --samples 3
+      tinyml emulate --emulator renode --board stm32f4-discovery -B build/digits
     """
     from ..emulate import emulate as run_emulate
 
@@ -211,7 +219,7 @@ def emulate(model, board, emulator, runtime, timeout_s, per_layer, console_kind,
                          runtime=choice.runtime, runtime_choice=choice.to_dict(),
                          timeout_s=timeout_s, per_layer=per_layer, opt=opt, seed=seed, dataset=dataset,
                          console=console_kind, jobs=jobs, boards_dirs=list(boards_dirs) or None,
-                         notify=_notify(as_json, "emulate"))
+                         notify=_notify(as_json, "emulate"), keep_open=keep_open)
     if as_json:
         emit_json(result.record)
         return
@@ -251,6 +259,8 @@ def print_emulate(record: dict, path: Path) -> None:
     out = console()
     out.print(table)
     out.print(f"latency: {lat['note']}.", markup=False)
+    if record.get("clock_note"):
+        out.print(f"{record['clock_note']}.", markup=False)
     out.print(f"-> {path}", markup=False)
 
 

@@ -59,8 +59,9 @@ class Runner(abc.ABC):
 
 def get_runner(name: str) -> Runner:
     from .qemu import QemuRunner
+    from .renode import RenodeRunner
 
-    runners = {"qemu": QemuRunner}
+    runners = {"qemu": QemuRunner, "renode": RenodeRunner}
     if name not in runners:
         raise ToolError(f"unknown emulator {name!r}; available: {', '.join(sorted(runners))}.")
     return runners[name]()
