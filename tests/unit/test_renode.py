@@ -1,0 +1,156 @@
+"""Renode scripts without Renode: golden .resc/.robot for every board with a
+Renode platform, the board files' Renode facts checked against the data read
+from Renode's sources (shipped platforms, consoles they declare), the Robot
+keywords and monitor commands checked against ../shared/RENODE.md, and the
+exact renode-test command line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tinyml.boards import list_boards, load_board
+from tinyml.emulators.base import RunRequest, get_runner
+from tinyml.errors import BoardError
+from tinyml.renode import declared_consoles, platform_facts, plan, render_scripts, shipped_platforms
+
+GOLDEN = Path(__file__).parent / "golden" / "renode"
+RENODE_MD = Path(__file__).resolve().parents[3] / "shared" / "RENODE.md"
+
+# Robot keywords the suite may use: Renode's (../shared/RENODE.md) and Robot's BuiltIn `Log`.
+RENODE_KEYWORDS = {"Execute Command", "Execute Script", "Create Terminal Tester", "Wait For Line On Uart",
+                   "Wait For Lines On Uart", "Register Failing Uart String", "Start Emulation",
+                   "Reset Emulation", "Provides", "Requires", "Wait For Log Entry"}
+BUILTIN_KEYWORDS = {"Log"}
+# Monitor commands the .resc may use (../shared/RENODE.md "Script (.resc) commands"), by their first words.
+RESC_COMMANDS = {"mach create", "machine LoadPlatformDescription", "machine LoadPlatformDescriptionFromString",
+                 "cpu PerformanceInMips", "sysbus LoadELF", "CreateFileBackend", "cpu VectorTableOffset",
+                 "Frequency"}
+
+
+def renode_boards():
+    return sorted(b.name for b in list_boards() if b.emulators.renode is not None)
+
+
+def rendered(name: str):
+    return render_scripts(load_board(name), run_id="0123abcd", samples=3, runtime="aot")
+
+
+def test_the_boards_users_named_have_renode_platforms():
+    assert {"stm32f4-discovery", "nrf52840-dk"} <= set(renode_boards())
+
+
+@pytest.mark.parametrize("name", renode_boards())
+def test_rendered_scripts_match_the_golden_files(name):
+    scripts = rendered(name)
+    for text, suffix in ((scripts.resc, "resc"), (scripts.robot, "robot")):
+        golden = GOLDEN / f"{name}.{suffix}"
+        if os.environ.get("TINYML_UPDATE_GOLDEN"):
+            golden.write_text(text)
+        assert golden.is_file(), f"no golden file {golden}; run with TINYML_UPDATE_GOLDEN=1"
+        assert text == golden.read_text(), f"{golden} differs from the rendered script"
+
+
+@pytest.mark.parametrize("name", renode_boards())
+def test_platform_and_console_are_renode_facts(name):
+    board = load_board(name)
+    renode = board.emulators.renode
+    assert renode.platform in shipped_platforms() or renode.platform.startswith("renode/")
+    consoles = declared_consoles(renode.platform)
+    uart = renode.console.removeprefix("sysbus.")
+    assert uart in consoles, f"{renode.console} is not declared by {renode.platform}"
+    # the firmware's UART driver matches the model Renode has at that name
+    model = consoles[uart]
+    expected = {"stm32-usart": ("UART.STM32_UART", "UART.STM32F7_USART"), "nrf52-uarte": ("UART.NRF52840_UART",)}
+    assert model in expected[board.console.kind]
+    facts = platform_facts()[renode.platform]
+    assert renode.add_dwt != bool(facts["dwt"]), "add a DWT exactly where the platform has none"
+    assert renode.mips and renode.mips * 1_000_000 <= board.clock_hz * 2
+
+
+def test_every_platform_fact_names_a_shipped_platform():
+    assert len(shipped_platforms()) > 200
+    for platform in platform_facts():
+        assert platform in shipped_platforms(), platform
+
+
+@pytest.mark.parametrize("name", renode_boards())
+def test_scripts_use_only_documented_keywords_and_commands(name):
+    scripts = rendered(name)
+    cases = scripts.robot.split("*** Test Cases ***", 1)[1]
+    used = set()
+    for line in cases.splitlines():
+        if not line.startswith("    ") or not line.strip():
+            continue
+        cells = [c for c in re.split(r"\s{2,}", line.strip()) if c]
+        if cells[0].startswith("${") and cells[0].endswith("="):
+            cells = cells[1:]
+        if cells[0] in ("FOR", "END"):
+            continue
+        used.add(cells[0])
+    assert used and used <= RENODE_KEYWORDS | BUILTIN_KEYWORDS, used - RENODE_KEYWORDS - BUILTIN_KEYWORDS
+    assert "treatAsRegex=true" in scripts.robot and "Wait For Regex On Uart" not in scripts.robot
+    for line in scripts.resc.splitlines():
+        if not line.strip() or line.startswith("#") or line.startswith("$"):
+            continue
+        assert any(cmd in line for cmd in RESC_COMMANDS), line
+
+
+def test_keyword_list_is_the_one_in_renode_md():
+    if not RENODE_MD.is_file():
+        pytest.skip(f"{RENODE_MD} not found (the shared folder beside the checkout)")
+    text = RENODE_MD.read_text()
+    for keyword in RENODE_KEYWORDS:
+        assert f"`{keyword}" in text, keyword
+    for command in ("mach create", "LoadPlatformDescriptionFromString", "PerformanceInMips", "LoadELF",
+                    "CreateFileBackend", "VectorTableOffset", "Miscellaneous.DWT @ sysbus 0xE0001000"):
+        assert command in text, command
+
+
+def test_dwt_counts_executed_instructions():
+    scripts = rendered("stm32f4-discovery")
+    assert "cpu PerformanceInMips 168" in scripts.resc
+    assert 'Miscellaneous.DWT @ sysbus 0xE0001000 { frequency: 168000000 }' in scripts.resc
+    assert "cpu VectorTableOffset 0x08000000" in scripts.resc
+    assert "sysbus.usart2 CreateFileBackend $uart_log true" in scripts.resc
+    nano = rendered("arduino-nano-33-ble-sense")
+    assert "cpu VectorTableOffset 0x00010000" in nano.resc    # after the Arduino bootloader
+
+
+def test_scripts_are_relocatable():
+    scripts = rendered("nrf52840-dk")
+    for text in (scripts.resc, scripts.robot):
+        assert "/tmp" not in text and str(Path.cwd()) not in text
+    assert "${CURDIR}/firmware.elf" in scripts.robot
+
+
+@pytest.mark.parametrize("name", ["mps2-an386", "microbit", "rpi-pico", "nucleo-l4r5zi"])
+def test_boards_without_a_renode_model_say_so(name):
+    with pytest.raises(BoardError, match=r"has no Renode platform .*Use --emulator qemu"):
+        plan(load_board(name))
+
+
+def test_renode_test_command_line(tmp_path):
+    runner = get_runner("renode")
+    request = RunRequest(elf=tmp_path / "firmware.elf", machine=str(tmp_path / "b.robot"), work_dir=tmp_path,
+                         timeout_s=60)
+    assert runner.argv(request)[1:] == [str(tmp_path / "b.robot"), "-r", str(tmp_path / "robot"),
+                                        "--variable", f"ELF:{tmp_path / 'firmware.elf'}",
+                                        "--variable", f"UART_LOG:{tmp_path / 'uart.log'}"]
+    keep = RunRequest(elf=tmp_path / "firmware.elf", machine=str(tmp_path / "b.robot"), work_dir=tmp_path,
+                      timeout_s=60, extra_args=("--keep-open",))
+    argv = runner.argv(keep)
+    assert argv[1:3] == ["--disable-gui", "-e"] and f"include @{tmp_path / 'b.resc'}" in argv[3]
+
+
+def test_without_renode_the_error_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("TINYML_RENODE_DIR", raising=False)
+    runner = get_runner("renode")
+    assert not runner.is_available()
+    with pytest.raises(Exception, match=r"renode emulator is not installed; install Renode: the portable "
+                                        r"Linux package .* \.deb/\.rpm package"):
+        runner.require()
