@@ -133,15 +133,22 @@ def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float =
                          timeout_s=timeout_s, console=project.console, serial_index=project.serial_index,
                          icount_shift=project.icount_shift)
     output = runner.run(request)
-    where = f"{project.board} on {emulator} {project.machine}"
-    harness = parse_lines(output.lines, expected_run_id=project.run_id)
+    harness = checked_harness(output, f"{project.board} on {emulator} {project.machine}", emulator,
+                              project.run_id, timeout_s)
+    return harness, output
+
+
+def checked_harness(output, where: str, tool: str, run_id: str, timeout_s: float) -> HarnessResult:
+    """The runner's console lines parsed; a hang, fault, stale image or bad exit is an EmulatorError."""
+    harness = parse_lines(output.lines, expected_run_id=run_id)
     if output.timed_out:
-        where += f" (killed after the {timeout_s:g} s timeout)"
+        where += f" (killed after the {timeout_s:g} s host-time limit)"
     require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
     if output.returncode not in (0, None):
-        raise EmulatorError(f"{where}: {emulator} exited with status {output.returncode} after TINYML END.",
+        why = f" ({output.notes[0]})" if output.notes else ""
+        raise EmulatorError(f"{where}: {tool} exited with status {output.returncode} after TINYML END{why}.",
                             hint="\n".join(output.lines[-12:]), log_path=output.log_path)
-    return harness, output
+    return harness
 
 
 def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None = None, samples: int = 10,
@@ -217,15 +224,8 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
                          timeout_s=timeout_s, console=project.console,
                          extra_args=("--keep-open",) if keep_open else ())
     output = get_runner("renode").run(request)
-    where = f"{board.name} on renode {renode.platform}"
-    harness = parse_lines(output.lines, expected_run_id=project.run_id)
-    if output.timed_out:
-        where += f" (killed after the {timeout_s:g} s host-time limit)"
-    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
-    if output.returncode not in (0, None):
-        raise EmulatorError(f"{where}: renode-test exited with status {output.returncode} after TINYML END"
-                            + (f" ({output.notes[0]})" if output.notes else "") + ".",
-                            hint="\n".join(output.lines[-12:]), log_path=output.log_path)
+    harness = checked_harness(output, f"{board.name} on renode {renode.platform}", "renode-test",
+                              project.run_id, timeout_s)
     host = host_outputs(model_path, sample_set.inputs)
     record = build_record(
         harness=harness, board=board.name, emulator="renode", machine=renode.platform, stand_in=False,

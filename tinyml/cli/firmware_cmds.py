@@ -70,6 +70,13 @@ def _samples_options(func):
     return func
 
 
+def build_and_run_options(func):
+    """--jobs, the sample options, --opt, --boards-dir, -B and --json: every command that builds and runs firmware."""
+    for option in (json_option, build_dir_option, _boards_dir_option, _opt_option, _samples_options):
+        func = option(func)
+    return click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")(func)
+
+
 @click.command("firmware")
 @_board_option
 @click.option("--runtime", type=click.Choice(["auto", "aot", "tflm"]), default="auto", show_default=True,
@@ -190,12 +197,7 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
 @click.option("--console", "console_kind", default=None,
               help="Print on this console of the emulated board instead of its default, e.g. "
                    "stm32-usart on netduinoplus2 or cmsdk-uart on mps2-an386 (board file alt_consoles).")
-@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
-@_samples_options
-@_opt_option
-@_boards_dir_option
-@build_dir_option
-@json_option
+@build_and_run_options
 def emulate(model, board, emulator, runtime, timeout_s, keep_open, per_layer, console_kind, jobs, samples,
             dataset, seed, opt, boards_dirs, build_dir, as_json):
     """Build the board's firmware, run it in QEMU or Renode and compare with the host int8 model.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .common import build_dir_option, console, emit_json, json_option
-from .firmware_cmds import _board_option, _boards_dir_option, _notify, _opt_option, _samples_options
+from .common import console, emit_json
+from .firmware_cmds import _board_option, _notify, build_and_run_options
 from .tflm_cmds import RUNTIME_HELP, runtime_choice, tflm_dir_option
 
 
@@ -31,12 +31,7 @@ def renode():
               help=RUNTIME_HELP)
 @tflm_dir_option
 @click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists.")
-@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
-@_samples_options
-@_opt_option
-@_boards_dir_option
-@build_dir_option
-@json_option
+@build_and_run_options
 def export(board, out_dir, model, runtime, force, jobs, samples, dataset, seed, opt, boards_dirs, build_dir,
            as_json):
     """Build the board's device firmware and write OUT_DIR/<board>.resc, <board>.robot and firmware.elf.
