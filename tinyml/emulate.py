@@ -142,7 +142,7 @@ def checked_harness(output, where: str, tool: str, run_id: str, timeout_s: float
     """The runner's console lines parsed; a hang, fault, stale image or bad exit is an EmulatorError."""
     harness = parse_lines(output.lines, expected_run_id=run_id)
     if output.timed_out:
-        where += f" (killed after the {timeout_s:g} s host-time limit)"
+        where += f" (killed after the {timeout_s:g} s timeout, host time)"
     require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
     if output.returncode not in (0, None):
         why = f" ({output.notes[0]})" if output.notes else ""
