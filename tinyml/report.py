@@ -262,13 +262,14 @@ def _tables(data: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     for name, run in data["emulations"].items():
         lat = run.get("latency") or {}
         energy = run.get("energy_estimate") or {}
-        lat_rows.append([name, str(run.get("machine", "")), lat.get("unit", run.get("clock_unit", "")),
+        lat_rows.append([name, str(run.get("machine", "")), _unit_meaning(run),
                          _num(lat.get("median")),
                          "–" if lat.get("estimated_ms_at_clock") is None else f"{lat['estimated_ms_at_clock']:.3f}",
                          _num(run.get("arena_bytes")),
                          "–" if not energy else f"{energy['uj_per_inference']:.2f}"])
     if lat_rows:
-        tables.append(("Latency and energy (estimates)", ["run", "machine", "unit", "median per inference",
+        tables.append(("Latency and energy (estimates)", ["run", "machine", "unit (what it counts)",
+                                                          "median per inference",
                                                           "ms at board clock", "arena bytes", "µJ/inference"],
                        lat_rows))
 
@@ -283,6 +284,14 @@ def _tables(data: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                  _num(o["macs"]), _num(measured.get(o["index"]))] for o in analysis["operators"]]
         tables.append(("Per layer", ["#", "operator", "output", "MACs", "measured ticks"], rows))
     return tables
+
+
+def _unit_meaning(run: dict) -> str:
+    """The latency unit and what the clock behind it really counts, per emulator."""
+    unit = (run.get("latency") or {}).get("unit") or run.get("clock_unit", "")
+    meaning = {"qemu": "guest instructions, QEMU -icount",
+               "renode": "executed instructions: Renode's DWT at MIPS x 10^6 Hz, not core cycles"}
+    return f"{unit} ({meaning[run['emulator']]})" if run.get("emulator") in meaning else unit
 
 
 def _markdown(data: dict, plots: dict[str, Path]) -> str:
@@ -323,8 +332,10 @@ def _html(data: dict, plots: dict[str, Path]) -> str:
     for key, path in plots.items():
         b64 = base64.b64encode(path.read_bytes()).decode()
         parts.append(f"<figure><img alt='{key}' src='data:image/png;base64,{b64}'></figure>")
-    parts.append("<p class='note'>Instruction counts come from QEMU's deterministic -icount clock; they are "
-                 "not cycles. Milliseconds and energy are estimates at the board's clock.</p></body></html>")
+    parts.append("<p class='note'>Instruction counts come from QEMU's deterministic -icount clock, and Renode's "
+                 "'cycles' from a DWT ticking at the core's MIPS, which counts executed instructions; neither is "
+                 "the real core's cycles. Milliseconds and energy are estimates at the board's clock.</p>"
+                 "</body></html>")
     return "\n".join(parts) + "\n"
 
 

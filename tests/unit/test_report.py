@@ -44,3 +44,19 @@ def test_missing_build_dir(tmp_path):
     from tinyml.errors import ConfigError
     with pytest.raises(ConfigError, match="does not exist"):
         report(tmp_path / "nope")
+
+
+def test_report_says_what_each_emulator_clock_counts(tmp_path):
+    common = {"runtime": "aot", "samples": [{"index": 0, "ticks": 100}], "agreement": {"matching": 1, "total": 1},
+              "accuracy": {"device": 1.0, "host_int8": 1.0}, "arena_bytes": 96, "layers": []}
+    write_json(tmp_path / "emulate" / "mps2-an386-qemu.json", {
+        **common, "board": "mps2-an386", "machine": "mps2-an386", "emulator": "qemu", "clock_unit": "instructions",
+        "latency": {"unit": "instructions", "median": 100, "estimated_ms_at_clock": 0.004}})
+    write_json(tmp_path / "emulate" / "stm32f4-discovery-renode.json", {
+        **common, "board": "stm32f4-discovery", "machine": "@platforms/boards/stm32f4_discovery.repl",
+        "emulator": "renode", "clock_unit": "cycles",
+        "latency": {"unit": "cycles", "median": 100, "estimated_ms_at_clock": 0.0006}})
+    md = (report(tmp_path).out_dir / "report.md").read_text()
+    assert ("| stm32f4-discovery-renode | @platforms/boards/stm32f4_discovery.repl | cycles (executed "
+            "instructions: Renode's DWT at MIPS x 10^6 Hz, not core cycles) |") in md
+    assert "| mps2-an386-qemu | mps2-an386 | instructions (guest instructions, QEMU -icount) |" in md
