@@ -154,3 +154,21 @@ def test_without_renode_the_error_says_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(Exception, match=r"renode emulator is not installed; install Renode: the portable "
                                         r"Linux package .* \.deb/\.rpm package"):
         runner.require()
+
+
+def test_emulate_renode_without_renode_is_one_sentence_and_qemu_stays_default(monkeypatch, tmp_path, capsys):
+    from tinyml.cli import main
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("TINYML_RENODE_DIR", raising=False)
+    if get_runner("renode").is_available():
+        pytest.skip("Renode is installed here")
+    with pytest.raises(SystemExit) as done:
+        main(["emulate", "--emulator", "renode", "--board", "stm32f4-discovery", "--runtime", "aot",
+              "-B", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err
+    assert err.startswith("error: the renode emulator is not installed; install Renode: the portable Linux package")
+    assert not (tmp_path / "b").exists()
+    from tinyml.cli.firmware_cmds import emulate
+    assert next(p for p in emulate.params if p.name == "emulator").default == "qemu"
