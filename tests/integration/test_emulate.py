@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import cached, install_fixture_runtime, make_tiny_cnn, make_tiny_dense, write_heldout
+from tiny_models import cached, install_fixture_runtime, make_tiny_dense, tiny_build_dir
 
 from tinyml.artifacts import read_json
 from tinyml.build import build_project
@@ -21,13 +20,7 @@ pytestmark = [pytest.mark.needs_toolchain, pytest.mark.needs_qemu]
 
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory) -> Path:
-    """A build directory as the pipeline leaves it: quantize/model.tflite + model/heldout.npz."""
-    model = cached(tmp_path_factory, "tiny_cnn.tflite", make_tiny_cnn)
-    build = tmp_path_factory.mktemp("tiny-build")
-    (build / "quantize").mkdir()
-    shutil.copy(model, build / "quantize" / "model.tflite")
-    write_heldout(build / "model" / "heldout.npz", 8)
-    return build
+    return tiny_build_dir(tmp_path_factory, 8)
 
 
 @pytest.fixture(scope="module")

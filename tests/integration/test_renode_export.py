@@ -7,12 +7,11 @@ kept unless --force."""
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from pathlib import Path
 
 import pytest
-from tiny_models import cached, make_tiny_cnn, write_heldout
+from tiny_models import tiny_build_dir
 
 from tinyml.boards import list_boards, load_board
 from tinyml.errors import ConfigError
@@ -25,12 +24,7 @@ BOARDS = sorted(b.name for b in list_boards() if b.emulators.renode is not None)
 
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory) -> Path:
-    model = cached(tmp_path_factory, "tiny_cnn.tflite", make_tiny_cnn)
-    build = tmp_path_factory.mktemp("renode-build")
-    (build / "quantize").mkdir()
-    shutil.copy(model, build / "quantize" / "model.tflite")
-    write_heldout(build / "model" / "heldout.npz", 4)
-    return build
+    return tiny_build_dir(tmp_path_factory, 4)
 
 
 def _vector_table(elf: Path, address: int) -> tuple[int, int]:

@@ -86,6 +86,18 @@ def cached(tmp_path_factory, name: str, maker) -> Path:
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "loop_model"
 
 
+def tiny_build_dir(tmp_path_factory, heldout: int) -> Path:
+    """A build directory as the pipeline leaves it: quantize/model.tflite (the tiny CNN) + model/heldout.npz."""
+    import shutil
+
+    model = cached(tmp_path_factory, "tiny_cnn.tflite", make_tiny_cnn)
+    build = tmp_path_factory.mktemp("tiny-build")
+    (build / "quantize").mkdir()
+    shutil.copy(model, build / "quantize" / "model.tflite")
+    write_heldout(build / "model" / "heldout.npz", heldout)
+    return build
+
+
 def install_fixture_runtime(monkeypatch, loops: int = 100000) -> str:
     """Register the C test fixture of fixtures/loop_model as runtime "fixture" (a 4-byte model)."""
     import shutil
