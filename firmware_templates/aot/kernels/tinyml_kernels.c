@@ -44,191 +44,303 @@ TINYML_INLINE int8_t tinyml_out(int32_t acc, int32_t mult, int32_t shift, int32_
     return (int8_t)tinyml_clamp(tinyml_requantize(acc, mult, shift) + zp, lo, hi);
 }
 
-/* Weight layouts (the generator writes them, tinyml/runtimes/aot/ops.py):
- * rows of `depth` weights are stored in blocks of B rows (B = 2 for conv,
- * 4 for fully connected) interleaved by 4 columns -- r0[k..k+3], r1[k..k+3],
- * ... -- followed by each row's last depth % 4 weights; rows past the last
- * full block stay row-major. A block starts at weights + first_row * depth,
- * so the kernel walks one pointer through it. */
 
-/* Output channels [0, out_c) of two pixels whose input vectors (patches) are
- * x0 and x1 (depth bytes each): out0[oc] and out1[oc]. x1 may be x0 (and out1
- * out0) for a last, unpaired pixel. */
-static void tinyml_mat_2x2(const int8_t *x0, const int8_t *x1, int32_t depth, const int8_t *weights,
-                           int32_t out_c, const int32_t *bias, const int32_t *mult,
-                           const int32_t *shift, int32_t zp, int32_t lo, int32_t hi, int8_t *out0,
-                           int8_t *out1) {
-    const int32_t depth4 = depth & ~3;
-    const int32_t tail = depth - depth4;
-    int32_t oc = 0;
-    for (; oc + 2 <= out_c; oc += 2) {
-        const int8_t *w = weights + oc * depth;
-        const int8_t *xa = x0;
-        const int8_t *xb = x1;
-        const int8_t *const xa_end = x0 + depth4;
-        int32_t a00 = bias[oc], a01 = bias[oc], a10 = bias[oc + 1], a11 = bias[oc + 1];
-        int32_t k;
+/* ------------------------------------------------------------------ requantization of a channel */
+
+/* The outputs of one channel share its multiplier and shift: the shift's
+ * rounding constants are computed once per channel, not per output. */
+typedef struct {
+    int32_t mult;
+    int32_t shift;   /* TFLite's exponent: < 0 shifts right */
+    int32_t rnd;     /* shift <= -2: 2^(-shift-2), the rounding bit on the high word */
+    int32_t rs;      /* shift <= -2: -shift - 1 */
+    int32_t zp, lo, hi;
+} tinyml_chan;
+
+TINYML_INLINE tinyml_chan tinyml_chan_make(int32_t mult, int32_t shift, int32_t zp, int32_t lo,
+                                           int32_t hi) {
+    tinyml_chan c;
+    c.mult = mult;
+    c.shift = shift;
+    c.rnd = shift <= -2 ? 1 << (-shift - 2) : 0;
+    c.rs = shift <= -2 ? -shift - 1 : 0;
+    c.zp = zp;
+    c.lo = lo;
+    c.hi = hi;
+    return c;
+}
+
+/* tinyml_requantize with the channel's precomputed constants (same result). */
+TINYML_INLINE int8_t tinyml_chan_out(const tinyml_chan *c, int32_t acc) {
+    const int32_t v = c->shift <= -2 ? (tinyml_mul_hi(acc, c->mult) + c->rnd) >> c->rs
+                                     : tinyml_requantize(acc, c->mult, c->shift);
+    return (int8_t)tinyml_clamp(v + c->zp, c->lo, c->hi);
+}
+
+/* ------------------------------------------------------------------ matrix products */
+
+/* Rows of weights times input vectors: CONV_2D (rows = output channels,
+ * vectors = im2col patches or pixels) and FULLY_CONNECTED (one vector).
+ * Weights (written so by the generator, tinyml/runtimes/aot/ops.py): rows of
+ * groups * 4 bytes (depth zero-padded to a multiple of 4), row-major for
+ * CONV_2D; for FULLY_CONNECTED blocks of 4 rows interleaved by groups --
+ * r0[4g..4g+3], r1[4g..], r2[4g..], r3[4g..] -- and the rows past the last
+ * block row-major. Arrays are 4-byte aligned, so every group is a word. */
+typedef struct {
+    const int8_t *weights;
+    const int32_t *bias;       /* bias - input_zp * sum(weights of the row) */
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t rows;
+    int32_t groups;            /* ceil(depth / 4) */
+    int32_t zp, lo, hi;
+} tinyml_gemm;
+
+/* Vectors are widened to int16 once, into a block of TINYML_BLOCK_PX vectors
+ * interleaved by groups: group g holds, for vector p = 0..3 in turn, the pairs
+ * (x[4g], x[4g+2]) and (x[4g+1], x[4g+3]) -- the order in which SXTB16 splits
+ * a word of 4 weights, so SMLAD multiplies matching pairs with no reordering.
+ * A group is 32 bytes; depth past the vector's end is zero. */
+#define TINYML_BLOCK_PX 4
+#define TINYML_GROUP_BYTES (8 * TINYML_BLOCK_PX)
+
+TINYML_INLINE void tinyml_widen4(const int8_t *x, int8_t *dst) {
 #if TINYML_USE_DSP
-        while (xa != xa_end) {
-            const uint32_t va = tinyml_read_u32(xa);
-            const uint32_t vb = tinyml_read_u32(xb);
-            const uint32_t xa_e = tinyml_even16(va), xa_o = tinyml_odd16(va);
-            const uint32_t xb_e = tinyml_even16(vb), xb_o = tinyml_odd16(vb);
-            uint32_t v = tinyml_read_u32(w);
-            uint32_t w_e = tinyml_even16(v), w_o = tinyml_odd16(v);
-            a00 = tinyml_smlad(xa_e, w_e, a00);
-            a00 = tinyml_smlad(xa_o, w_o, a00);
-            a01 = tinyml_smlad(xb_e, w_e, a01);
-            a01 = tinyml_smlad(xb_o, w_o, a01);
-            v = tinyml_read_u32(w + 4);
-            w_e = tinyml_even16(v);
-            w_o = tinyml_odd16(v);
-            a10 = tinyml_smlad(xa_e, w_e, a10);
-            a10 = tinyml_smlad(xa_o, w_o, a10);
-            a11 = tinyml_smlad(xb_e, w_e, a11);
-            a11 = tinyml_smlad(xb_o, w_o, a11);
-            xa += 4;
-            xb += 4;
-            w += 8;
-        }
+    const uint32_t v = tinyml_read_u32(x);
+    const uint32_t pair[2] = {tinyml_even16(v), tinyml_odd16(v)};
+    memcpy(dst, pair, sizeof pair);
 #else
-        while (xa != xa_end) {
-            for (k = 0; k < 4; ++k) {
-                const int32_t va = xa[k], vb = xb[k], wa = w[k], wb = w[4 + k];
-                a00 += va * wa;
-                a01 += vb * wa;
-                a10 += va * wb;
-                a11 += vb * wb;
-            }
-            xa += 4;
-            xb += 4;
-            w += 8;
-        }
+    const int16_t pair[4] = {x[0], x[2], x[1], x[3]};
+    memcpy(dst, pair, sizeof pair);
 #endif
-        for (k = 0; k < tail; ++k) {
-            const int32_t va = xa[k], vb = xb[k], wa = w[k], wb = w[tail + k];
-            a00 += va * wa;
-            a01 += vb * wa;
-            a10 += va * wb;
-            a11 += vb * wb;
-        }
-        out0[oc] = tinyml_out(a00, mult[oc], shift[oc], zp, lo, hi);
-        out0[oc + 1] = tinyml_out(a10, mult[oc + 1], shift[oc + 1], zp, lo, hi);
-        out1[oc] = tinyml_out(a01, mult[oc], shift[oc], zp, lo, hi);
-        out1[oc + 1] = tinyml_out(a11, mult[oc + 1], shift[oc + 1], zp, lo, hi);
+}
+
+/* Vector x (depth bytes) into slot p of the block. */
+TINYML_NOINLINE void tinyml_widen(const int8_t *x, int32_t depth, int8_t *block, int32_t p) {
+    int8_t *dst = block + 8 * p;
+    const int8_t *const end = x + (depth & ~3);
+    while (x != end) {
+        tinyml_widen4(x, dst);
+        x += 4;
+        dst += TINYML_GROUP_BYTES;
     }
-    if (oc < out_c) {
-        /* the last, unpaired row is row-major */
-        const int8_t *w0 = weights + oc * depth;
-        int32_t a00 = bias[oc], a01 = bias[oc];
-        int32_t k = 0;
-#if TINYML_USE_DSP
-        for (; k + 4 <= depth; k += 4) {
-            const uint32_t xa = tinyml_read_u32(x0 + k);
-            const uint32_t xb = tinyml_read_u32(x1 + k);
-            const uint32_t w = tinyml_read_u32(w0 + k);
-            const uint32_t w_e = tinyml_even16(w), w_o = tinyml_odd16(w);
-            a00 = tinyml_smlad(tinyml_even16(xa), w_e, a00);
-            a00 = tinyml_smlad(tinyml_odd16(xa), w_o, a00);
-            a01 = tinyml_smlad(tinyml_even16(xb), w_e, a01);
-            a01 = tinyml_smlad(tinyml_odd16(xb), w_o, a01);
-        }
-#endif
-        for (; k < depth; ++k) {
-            a00 += (int32_t)x0[k] * w0[k];
-            a01 += (int32_t)x1[k] * w0[k];
-        }
-        out0[oc] = tinyml_out(a00, mult[oc], shift[oc], zp, lo, hi);
-        out1[oc] = tinyml_out(a01, mult[oc], shift[oc], zp, lo, hi);
+    if (depth & 3) {
+        int8_t last[4] = {0, 0, 0, 0};
+        memcpy(last, x, (size_t)(depth & 3));
+        tinyml_widen4(last, dst);
     }
 }
 
-/* All output rows of a fully connected layer for one input vector, four rows
- * (one interleaved block) at a time: every input word is read and sign
- * extended once per block. */
-static void tinyml_mat_1x4(const int8_t *x, int32_t depth, const int8_t *weights, int32_t out_c,
-                           const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t zp,
-                           int32_t lo, int32_t hi, int8_t *out) {
-    const int32_t depth4 = depth & ~3;
-    const int32_t tail = depth - depth4;
-    int32_t oc = 0;
-    for (; oc + 4 <= out_c; oc += 4) {
-        const int8_t *w = weights + oc * depth;
-        const int8_t *xp = x;
-        const int8_t *const x_end = x + depth4;
-        int32_t a0 = bias[oc], a1 = bias[oc + 1], a2 = bias[oc + 2], a3 = bias[oc + 3];
-        int32_t k;
+/* One row of weights against the 4 vectors of a block: acc[p] += row . x_p. */
+TINYML_NOINLINE void tinyml_dot_4px(const int8_t *w, const int8_t *block, int32_t groups,
+                                  int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *const end = w + 4 * groups;
+    const int8_t *x = block;
 #if TINYML_USE_DSP
-        while (xp != x_end) {
-            const uint32_t xv = tinyml_read_u32(xp);
-            const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
-            uint32_t v[4];
-            /* A block of 4 rows starts at a multiple of 4 * depth bytes of an
-             * aligned array: one LDM reads the 4 rows' next 4 weights. */
-            memcpy(v, __builtin_assume_aligned(w, 4), sizeof v);
-            a0 = tinyml_smlad(x_e, tinyml_even16(v[0]), a0);
-            a0 = tinyml_smlad(x_o, tinyml_odd16(v[0]), a0);
-            a1 = tinyml_smlad(x_e, tinyml_even16(v[1]), a1);
-            a1 = tinyml_smlad(x_o, tinyml_odd16(v[1]), a1);
-            a2 = tinyml_smlad(x_e, tinyml_even16(v[2]), a2);
-            a2 = tinyml_smlad(x_o, tinyml_odd16(v[2]), a2);
-            a3 = tinyml_smlad(x_e, tinyml_even16(v[3]), a3);
-            a3 = tinyml_smlad(x_o, tinyml_odd16(v[3]), a3);
-            xp += 4;
-            w += 16;
-        }
-#else
-        while (xp != x_end) {
-            for (k = 0; k < 4; ++k) {
-                const int32_t xv = xp[k];
-                a0 += xv * w[k];
-                a1 += xv * w[4 + k];
-                a2 += xv * w[8 + k];
-                a3 += xv * w[12 + k];
-            }
-            xp += 4;
-            w += 16;
-        }
-#endif
-        for (k = 0; k < tail; ++k) {
-            const int32_t xv = xp[k];
-            a0 += xv * w[k];
-            a1 += xv * w[tail + k];
-            a2 += xv * w[2 * tail + k];
-            a3 += xv * w[3 * tail + k];
-        }
-        out[oc] = tinyml_out(a0, mult[oc], shift[oc], zp, lo, hi);
-        out[oc + 1] = tinyml_out(a1, mult[oc + 1], shift[oc + 1], zp, lo, hi);
-        out[oc + 2] = tinyml_out(a2, mult[oc + 2], shift[oc + 2], zp, lo, hi);
-        out[oc + 3] = tinyml_out(a3, mult[oc + 3], shift[oc + 3], zp, lo, hi);
+    while (w != end) {
+        const uint32_t wv = tinyml_read_u32(w);
+        const uint32_t w_e = tinyml_even16(wv), w_o = tinyml_odd16(wv);
+        /* one LDM for the 8 words of a group would need 8 registers; two LDMs
+         * of 4 into named, ascending registers (an LDM's list must ascend) */
+        register uint32_t x0 __asm__("r8");
+        register uint32_t x1 __asm__("r9");
+        register uint32_t x2 __asm__("r10");
+        register uint32_t x3 __asm__("r11");
+        __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
+                : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3), [p] "+r"(x) : : "memory");
+        a0 = tinyml_smlad(w_e, x0, a0);
+        a0 = tinyml_smlad(w_o, x1, a0);
+        a1 = tinyml_smlad(w_e, x2, a1);
+        a1 = tinyml_smlad(w_o, x3, a1);
+        __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
+                : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3), [p] "+r"(x) : : "memory");
+        a2 = tinyml_smlad(w_e, x0, a2);
+        a2 = tinyml_smlad(w_o, x1, a2);
+        a3 = tinyml_smlad(w_e, x2, a3);
+        a3 = tinyml_smlad(w_o, x3, a3);
+        w += 4;
     }
-    for (; oc < out_c; ++oc) {
-        /* rows past the last block are row-major */
-        const int8_t *w0 = weights + oc * depth;
-        int32_t a0 = bias[oc];
-        int32_t k = 0;
+#else
+    while (w != end) {
+        int16_t xv[16];
+        memcpy(xv, x, sizeof xv);
+        a0 += w[0] * xv[0] + w[2] * xv[1] + w[1] * xv[2] + w[3] * xv[3];
+        a1 += w[0] * xv[4] + w[2] * xv[5] + w[1] * xv[6] + w[3] * xv[7];
+        a2 += w[0] * xv[8] + w[2] * xv[9] + w[1] * xv[10] + w[3] * xv[11];
+        a3 += w[0] * xv[12] + w[2] * xv[13] + w[1] * xv[14] + w[3] * xv[15];
+        w += 4;
+        x += TINYML_GROUP_BYTES;
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One row against vector p of a block. */
+TINYML_INLINE int32_t tinyml_dot_1px(const int8_t *w, const int8_t *block, int32_t p, int32_t groups,
+                                     int32_t acc) {
+    const int8_t *const end = w + 4 * groups;
+    const int8_t *x = block + 8 * p;
+    while (w != end) {
 #if TINYML_USE_DSP
-        for (; k + 4 <= depth; k += 4) {
-            const uint32_t xv = tinyml_read_u32(x + k);
-            const uint32_t w = tinyml_read_u32(w0 + k);
-            a0 = tinyml_smlad(tinyml_even16(xv), tinyml_even16(w), a0);
-            a0 = tinyml_smlad(tinyml_odd16(xv), tinyml_odd16(w), a0);
+        const uint32_t wv = tinyml_read_u32(w);
+        uint32_t xv[2];
+        memcpy(xv, __builtin_assume_aligned(x, 4), sizeof xv);
+        acc = tinyml_smlad(tinyml_even16(wv), xv[0], acc);
+        acc = tinyml_smlad(tinyml_odd16(wv), xv[1], acc);
+#else
+        int16_t xv[4];
+        memcpy(xv, x, sizeof xv);
+        acc += w[0] * xv[0] + w[2] * xv[1] + w[1] * xv[2] + w[3] * xv[3];
+#endif
+        w += 4;
+        x += TINYML_GROUP_BYTES;
+    }
+    return acc;
+}
+
+/* FULLY_CONNECTED inner products, int8 x int8 widened on the fly (the input
+ * vector is read once per block of 4 rows, so widening it ahead would not
+ * pay for its scratch). 4 interleaved rows: acc[k] += row_k . x; returns the
+ * weights past the groups read. */
+TINYML_INLINE const int8_t *tinyml_dot_4rows(const int8_t *x, const int8_t *w, int32_t groups,
+                                             int32_t acc[4]) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *const end = x + 4 * groups;
+    while (x != end) {
+#if TINYML_USE_DSP
+        const uint32_t xv = tinyml_read_u32(x);
+        const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
+        uint32_t v[4];
+        /* a block of 4 rows is 16-byte steps into a 4-byte aligned array: one LDM */
+        memcpy(v, __builtin_assume_aligned(w, 4), sizeof v);
+        a0 = tinyml_smlad(x_e, tinyml_even16(v[0]), a0);
+        a0 = tinyml_smlad(x_o, tinyml_odd16(v[0]), a0);
+        a1 = tinyml_smlad(x_e, tinyml_even16(v[1]), a1);
+        a1 = tinyml_smlad(x_o, tinyml_odd16(v[1]), a1);
+        a2 = tinyml_smlad(x_e, tinyml_even16(v[2]), a2);
+        a2 = tinyml_smlad(x_o, tinyml_odd16(v[2]), a2);
+        a3 = tinyml_smlad(x_e, tinyml_even16(v[3]), a3);
+        a3 = tinyml_smlad(x_o, tinyml_odd16(v[3]), a3);
+#else
+        int32_t k;
+        for (k = 0; k < 4; ++k) {
+            a0 += x[k] * w[k];
+            a1 += x[k] * w[4 + k];
+            a2 += x[k] * w[8 + k];
+            a3 += x[k] * w[12 + k];
         }
 #endif
-        for (; k < depth; ++k) {
-            a0 += (int32_t)x[k] * w0[k];
+        x += 4;
+        w += 16;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+}
+
+/* One row-major row: acc + row . x over `groups` words. */
+TINYML_INLINE int32_t tinyml_dot_row(const int8_t *x, const int8_t *w, int32_t groups, int32_t acc) {
+    const int8_t *const end = x + 4 * groups;
+    while (x != end) {
+#if TINYML_USE_DSP
+        const uint32_t xv = tinyml_read_u32(x);
+        const uint32_t wv = tinyml_read_u32(w);
+        acc = tinyml_smlad(tinyml_even16(xv), tinyml_even16(wv), acc);
+        acc = tinyml_smlad(tinyml_odd16(xv), tinyml_odd16(wv), acc);
+#else
+        acc += x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
+#endif
+        x += 4;
+        w += 4;
+    }
+    return acc;
+}
+
+/* Every row against the 4 vectors of a block; output p of row r goes to
+ * out[p * out_stride + r]. */
+TINYML_NOINLINE void tinyml_gemm_4px(const tinyml_gemm *g, const int8_t *block, int8_t *out,
+                            int32_t out_stride) {
+    const int8_t *w = g->weights;
+    const int32_t row_bytes = 4 * g->groups;
+    int32_t r;
+    for (r = 0; r < g->rows; ++r) {
+        const tinyml_chan c = tinyml_chan_make(g->mult[r], g->shift[r], g->zp, g->lo, g->hi);
+        int32_t acc[4];
+        int8_t *o = out + r;
+        acc[0] = acc[1] = acc[2] = acc[3] = g->bias[r];
+        tinyml_dot_4px(w, block, g->groups, acc);
+        o[0] = tinyml_chan_out(&c, acc[0]);
+        o[out_stride] = tinyml_chan_out(&c, acc[1]);
+        o[2 * out_stride] = tinyml_chan_out(&c, acc[2]);
+        o[3 * out_stride] = tinyml_chan_out(&c, acc[3]);
+        w += row_bytes;
+    }
+}
+
+/* Every row against vector p of a block (the pixels past the last full block). */
+TINYML_NOINLINE void tinyml_gemm_1px(const tinyml_gemm *g, const int8_t *block, int32_t p, int8_t *out) {
+    const int8_t *w = g->weights;
+    const int32_t row_bytes = 4 * g->groups;
+    int32_t r;
+    for (r = 0; r < g->rows; ++r) {
+        const tinyml_chan c = tinyml_chan_make(g->mult[r], g->shift[r], g->zp, g->lo, g->hi);
+        out[r] = tinyml_chan_out(&c, tinyml_dot_1px(w, block, p, g->groups, g->bias[r]));
+        w += row_bytes;
+    }
+}
+
+/* FULLY_CONNECTED: all rows for one input vector x (depth bytes), 4 rows
+ * (one interleaved block of weights) at a time, each input word read and
+ * sign-extended once per block. */
+TINYML_NOINLINE void tinyml_gemv(const tinyml_gemm *g, const int8_t *x, int32_t depth, int8_t *out) {
+    const int32_t full = depth >> 2;
+    const int8_t *w = g->weights;
+    int8_t last[4] = {0, 0, 0, 0};
+    int32_t r = 0;
+    memcpy(last, x + 4 * full, (size_t)(depth & 3));
+    for (; r + 4 <= g->rows; r += 4) {
+        int32_t acc[4];
+        int32_t k;
+        acc[0] = g->bias[r];
+        acc[1] = g->bias[r + 1];
+        acc[2] = g->bias[r + 2];
+        acc[3] = g->bias[r + 3];
+        w = tinyml_dot_4rows(x, w, full, acc);
+        if (full != g->groups) {
+            w = tinyml_dot_4rows(last, w, 1, acc);
         }
-        out[oc] = tinyml_out(a0, mult[oc], shift[oc], zp, lo, hi);
+        for (k = 0; k < 4; ++k) {
+            const tinyml_chan c = tinyml_chan_make(g->mult[r + k], g->shift[r + k], g->zp, g->lo, g->hi);
+            out[r + k] = tinyml_chan_out(&c, acc[k]);
+        }
+    }
+    for (; r < g->rows; ++r) {
+        const tinyml_chan c = tinyml_chan_make(g->mult[r], g->shift[r], g->zp, g->lo, g->hi);
+        int32_t acc = tinyml_dot_row(x, w, full, g->bias[r]);
+        if (full != g->groups) {
+            acc = tinyml_dot_row(last, w + 4 * full, 1, acc);
+        }
+        out[r] = tinyml_chan_out(&c, acc);
+        w += 4 * g->groups;
     }
 }
 
 /* ------------------------------------------------------------------ CONV_2D */
 
 int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p, int32_t in_place) {
+    const int32_t depth = p->k_h * p->k_w * p->in_c;
+    const int32_t block = TINYML_GROUP_BYTES * ((depth + 3) >> 2);
+    (void)in_place; /* in place, the block is the copy of the pixels being overwritten */
     if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-        return in_place ? 2 * p->in_c : 0;
+        return block;
     }
-    return 2 * p->k_h * p->k_w * p->in_c; /* two im2col patches */
+    return block + depth; /* and one int8 im2col patch */
 }
 
 /* The input vector of output pixel `pixel` (row-major over out_h x out_w):
@@ -273,36 +385,48 @@ static const int8_t *tinyml_conv_patch(const tinyml_conv_params *p, const int8_t
     return dst;
 }
 
+/* Pixels in blocks of 4: their vectors are widened into the block (in place,
+ * a 1x1 conv reads every pixel of the block before writing its outputs, which
+ * then cover no byte of a later pixel as out_c <= in_c), then every output
+ * channel is computed against the block. */
 void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch) {
     const int32_t depth = p->k_h * p->k_w * p->in_c;
+    const int32_t groups = (depth + 3) >> 2;
     const int32_t pixels = p->out_h * p->out_w;
-    const int32_t in_place = input == output;
-    const int32_t pointwise = tinyml_conv2d_scratch_bytes(p, 0) == 0;
-    int8_t *patch0 = pointwise ? NULL : scratch;
-    int8_t *patch1 = pointwise ? NULL : scratch + depth;
-    int32_t b, px;
+    const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
+    int8_t *const block = scratch;
+    int8_t *const patch = pointwise ? NULL : scratch + TINYML_GROUP_BYTES * groups;
+    tinyml_gemm g;
+    int32_t b, px, k;
+    g.weights = p->weights;
+    g.bias = p->bias;
+    g.mult = p->multiplier;
+    g.shift = p->shift;
+    g.rows = p->out_c;
+    g.groups = groups;
+    g.zp = p->output_zp;
+    g.lo = p->act_min;
+    g.hi = p->act_max;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = output + b * pixels * p->out_c;
-        for (px = 0; px < pixels; px += 2) {
-            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
-            const int8_t *x0 = tinyml_conv_patch(p, in_b, px, patch0);
-            const int8_t *x1 = px1 == px ? x0 : tinyml_conv_patch(p, in_b, px1, patch1);
-            if (in_place) {
-                /* Outputs px, px1 overwrite these two pixels (and nothing unread,
-                 * as out_c <= in_c): read them from a copy. */
-                memcpy(scratch, x0, (size_t)p->in_c);
-                memcpy(scratch + p->in_c, x1, (size_t)p->in_c);
-                x0 = scratch;
-                x1 = scratch + p->in_c;
+        for (px = 0; px < pixels; px += TINYML_BLOCK_PX) {
+            const int32_t n = pixels - px < TINYML_BLOCK_PX ? pixels - px : TINYML_BLOCK_PX;
+            for (k = 0; k < n; ++k) {
+                tinyml_widen(tinyml_conv_patch(p, in_b, px + k, patch), depth, block, k);
             }
-            tinyml_mat_2x2(x0, x1, depth, p->weights, p->out_c, p->bias, p->multiplier, p->shift,
-                           p->output_zp, p->act_min, p->act_max, out_b + px * p->out_c,
-                           out_b + px1 * p->out_c);
+            if (n == TINYML_BLOCK_PX) {
+                tinyml_gemm_4px(&g, block, out_b + px * p->out_c, p->out_c);
+            } else {
+                for (k = 0; k < n; ++k) {
+                    tinyml_gemm_1px(&g, block, k, out_b + (px + k) * p->out_c);
+                }
+            }
         }
     }
 }
+
 
 /* ------------------------------------------------------------------ DEPTHWISE_CONV_2D */
 
@@ -481,13 +605,22 @@ void tinyml_depthwise_conv2d_s8(const tinyml_depthwise_params *p, const int8_t *
 /* ------------------------------------------------------------------ FULLY_CONNECTED */
 
 void tinyml_fully_connected_s8(const tinyml_fc_params *p, const int8_t *input, int8_t *output) {
+    tinyml_gemm g;
     int32_t b;
+    g.weights = p->weights;
+    g.bias = p->bias;
+    g.mult = p->multiplier;
+    g.shift = p->shift;
+    g.rows = p->out_depth;
+    g.groups = (p->in_depth + 3) >> 2;
+    g.zp = p->output_zp;
+    g.lo = p->act_min;
+    g.hi = p->act_max;
     for (b = 0; b < p->batches; ++b) {
-        tinyml_mat_1x4(input + b * p->in_depth, p->in_depth, p->weights, p->out_depth, p->bias,
-                       p->multiplier, p->shift, p->output_zp, p->act_min, p->act_max,
-                       output + b * p->out_depth);
+        tinyml_gemv(&g, input + b * p->in_depth, p->in_depth, output + b * p->out_depth);
     }
 }
+
 
 /* ------------------------------------------------------------------ pooling */
 

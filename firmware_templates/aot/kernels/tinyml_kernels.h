@@ -25,7 +25,10 @@ extern "C" {
 #if defined(__GNUC__) || defined(__clang__)
 #define TINYML_ALIGN(n) __attribute__((aligned(n)))
 #define TINYML_INLINE static inline __attribute__((always_inline))
+/* Hot loops in their own functions: the register allocator then sees only them. */
+#define TINYML_NOINLINE static __attribute__((noinline))
 #else
+#define TINYML_NOINLINE static
 #define TINYML_ALIGN(n)
 #define TINYML_INLINE static inline
 #endif
@@ -54,12 +57,22 @@ TINYML_INLINE int32_t tinyml_rounding_shift(int32_t x, int32_t exponent) {
  * multiplier >= 0; tests/unit/test_aot_quant.py checks the identity):
  *   floor((x*m + 2^30 - [x<0]*2^31 + 2^(30+r)) / 2^(31+r))
  * which costs one multiply-accumulate and a shift instead of two roundings. */
+TINYML_INLINE int64_t tinyml_mul_rounded(int32_t x, int32_t multiplier) {
+    /* x*m + (x < 0 ? -2^30 : 2^30), built as two words for one SMLAL */
+    const uint32_t sign = (uint32_t)(x >> 31);
+    const int64_t bias = (int64_t)(((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u));
+    return (int64_t)x * multiplier + bias;
+}
+
+/* The high word of tinyml_mul_rounded; for a right shift r >= 2 the result is
+ * (tinyml_mul_hi(x, m) + 2^(r-2)) >> (r-1): + 2^(30+r), then / 2^(31+r). */
+TINYML_INLINE int32_t tinyml_mul_hi(int32_t x, int32_t multiplier) {
+    return (int32_t)(tinyml_mul_rounded(x, multiplier) >> 32);
+}
+
 TINYML_INLINE int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift) {
     if (shift < 0) {
-        /* t = x*m + (x < 0 ? -2^30 : 2^30), built as two words for one SMLAL */
-        const uint32_t sign = (uint32_t)(x >> 31);
-        const int64_t bias = (int64_t)(((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u));
-        const int64_t t = (int64_t)x * multiplier + bias;
+        const int64_t t = tinyml_mul_rounded(x, multiplier);
         const int32_t hi = (int32_t)(t >> 32);
         if (shift == -1) {
             return hi + (int32_t)((uint32_t)t >> 31);

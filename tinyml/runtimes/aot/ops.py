@@ -84,19 +84,28 @@ class _Unsupported(Exception):
 DW_MAX_TAPS = 64  # TINYML_DW_MAX_TAPS: larger depthwise kernels use the generic path
 
 
-def interleave_rows(w: np.ndarray, block: int) -> np.ndarray:
-    """Rows in blocks of `block`, interleaved by 4 columns, then each row's
-    tail (depth % 4); rows past the last full block stay row-major."""
+GROUP_BYTES = 32  # TINYML_GROUP_BYTES: one group of 4 depth for the 4 vectors of a block
+
+
+def pad_depth(w: np.ndarray) -> np.ndarray:
+    """Rows zero-padded to a multiple of 4 weights (whole words for the kernels)."""
     rows, depth = w.shape
-    d4 = depth - depth % 4
-    out = []
+    return np.concatenate([w, np.zeros((rows, -depth % 4), w.dtype)], axis=1)
+
+
+def interleave_rows(w: np.ndarray, block: int) -> np.ndarray:
+    """Rows (depth a multiple of 4) in blocks of `block`, interleaved by 4
+    columns; rows past the last full block stay row-major."""
+    rows, depth = w.shape
+    assert depth % 4 == 0, depth
     full = rows - rows % block
-    for r0 in range(0, full, block):
-        blk = w[r0:r0 + block]
-        out.append(blk[:, :d4].reshape(block, d4 // 4, 4).transpose(1, 0, 2).reshape(-1))
-        out.append(blk[:, d4:].reshape(-1))
-    out.append(w[full:].reshape(-1))
-    return np.concatenate(out)
+    head = w[:full].reshape(full // block, block, depth // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([head, w[full:].reshape(-1)])
+
+
+def gemm_scratch_bytes(depth: int) -> int:
+    """tinyml_conv2d_scratch_bytes' block: 4 vectors of depth, widened to int16."""
+    return GROUP_BYTES * ((depth + 3) // 4)
 
 
 def depthwise_groups(w: np.ndarray) -> np.ndarray:
@@ -209,8 +218,8 @@ def _conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     folded = bias - in_zp * weights.reshape(oc, -1).sum(axis=1)
     lo, hi = _act_range(op, out)
     pointwise = kh == 1 and kw == 1 and ph == 0 and pw == 0
-    # rows of kh*kw*ic, two rows interleaved (tinyml_mat_2x2)
-    laid_out = interleave_rows(weights.reshape(oc, -1), 2)
+    # rows of kh*kw*ic, zero-padded to whole words, row-major (tinyml_gemm_4px)
+    laid_out = pad_depth(weights.reshape(oc, -1)).reshape(-1)
     consts = [ConstArray(f"{p}_weights", "int8_t", laid_out.tolist()),
               ConstArray(f"{p}_bias", "int32_t", [quant.wrap32(int(x)) for x in folded]),
               ConstArray(f"{p}_multiplier", "int32_t", mult),
@@ -223,15 +232,15 @@ def _conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     dil = f", dilation {dh}x{dw}" if (dh, dw) != (1, 1) else ""
     summary = (f"CONV_2D {kh}x{kw} stride {sh}x{sw} {pad}{dil}, {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
                f"{_act_note(op)}")
-    # tinyml_conv2d_scratch_bytes: two im2col patches; in place (1x1, stride 1,
-    # out_c <= in_c), a copy of the two input pixels being overwritten
+    # tinyml_conv2d_scratch_bytes: a block of 4 widened input vectors, and an
+    # int8 im2col patch unless 1x1; in place (1x1, stride 1, out_c <= in_c)
+    # the block is the copy of the pixels being overwritten
     in_place = pointwise and (sh, sw) == (1, 1) and oc <= ic and b == 1
     return Lowered(op.index, op.opcode, summary,
                    [Call("tinyml_conv2d_s8", ["&params", f"in:{inp.index}", f"out:{out.index}",
                                               "scratch"], "tinyml_conv_params", params)],
-                   consts, scratch_bytes=0 if pointwise else 2 * kh * kw * ic,
-                   in_place_of=inp.index if in_place else None,
-                   in_place_scratch_bytes=2 * ic if in_place else None)
+                   consts, scratch_bytes=gemm_scratch_bytes(kh * kw * ic) + (0 if pointwise else kh * kw * ic),
+                   in_place_of=inp.index if in_place else None)
 
 
 def _depthwise_conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
@@ -311,8 +320,8 @@ def _fully_connected(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     mult, shift = quant.fc_multipliers(in_scale, filt.scale, out_scale, out_depth)
     folded = bias - in_zp * weights.sum(axis=1)
     lo, hi = _act_range(op, out)
-    # four rows interleaved (tinyml_mat_1x4)
-    consts = [ConstArray(f"{p}_weights", "int8_t", interleave_rows(weights, 4).tolist()),
+    # rows zero-padded to whole words, four rows interleaved (tinyml_gemv)
+    consts = [ConstArray(f"{p}_weights", "int8_t", interleave_rows(pad_depth(weights), 4).tolist()),
               ConstArray(f"{p}_bias", "int32_t", [quant.wrap32(int(x)) for x in folded]),
               ConstArray(f"{p}_multiplier", "int32_t", mult),
               ConstArray(f"{p}_shift", "int32_t", shift)]
