@@ -104,6 +104,13 @@ typedef struct {
 #define TINYML_BLOCK_PX 4
 #define TINYML_GROUP_BYTES (8 * TINYML_BLOCK_PX)
 
+/* An int16 of the block (2-byte aligned: one LDRSH). */
+TINYML_INLINE int32_t tinyml_read_i16(const int8_t *p) {
+    int16_t v;
+    memcpy(&v, __builtin_assume_aligned(p, 2), sizeof v);
+    return v;
+}
+
 TINYML_INLINE void tinyml_widen4(const int8_t *x, int8_t *dst) {
 #if TINYML_USE_DSP
     const uint32_t v = tinyml_read_u32(x);
@@ -163,12 +170,15 @@ TINYML_NOINLINE void tinyml_dot_4px(const int8_t *w, const int8_t *block, int32_
     }
 #else
     while (w != end) {
-        int16_t xv[16];
-        memcpy(xv, x, sizeof xv);
-        a0 += w[0] * xv[0] + w[2] * xv[1] + w[1] * xv[2] + w[3] * xv[3];
-        a1 += w[0] * xv[4] + w[2] * xv[5] + w[1] * xv[6] + w[3] * xv[7];
-        a2 += w[0] * xv[8] + w[2] * xv[9] + w[1] * xv[10] + w[3] * xv[11];
-        a3 += w[0] * xv[12] + w[2] * xv[13] + w[1] * xv[14] + w[3] * xv[15];
+        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+        a0 += w0 * tinyml_read_i16(x) + w2 * tinyml_read_i16(x + 2) +
+              w1 * tinyml_read_i16(x + 4) + w3 * tinyml_read_i16(x + 6);
+        a1 += w0 * tinyml_read_i16(x + 8) + w2 * tinyml_read_i16(x + 10) +
+              w1 * tinyml_read_i16(x + 12) + w3 * tinyml_read_i16(x + 14);
+        a2 += w0 * tinyml_read_i16(x + 16) + w2 * tinyml_read_i16(x + 18) +
+              w1 * tinyml_read_i16(x + 20) + w3 * tinyml_read_i16(x + 22);
+        a3 += w0 * tinyml_read_i16(x + 24) + w2 * tinyml_read_i16(x + 26) +
+              w1 * tinyml_read_i16(x + 28) + w3 * tinyml_read_i16(x + 30);
         w += 4;
         x += TINYML_GROUP_BYTES;
     }
@@ -192,9 +202,8 @@ TINYML_INLINE int32_t tinyml_dot_1px(const int8_t *w, const int8_t *block, int32
         acc = tinyml_smlad(tinyml_even16(wv), xv[0], acc);
         acc = tinyml_smlad(tinyml_odd16(wv), xv[1], acc);
 #else
-        int16_t xv[4];
-        memcpy(xv, x, sizeof xv);
-        acc += w[0] * xv[0] + w[2] * xv[1] + w[1] * xv[2] + w[3] * xv[3];
+        acc += w[0] * tinyml_read_i16(x) + w[2] * tinyml_read_i16(x + 2) +
+               w[1] * tinyml_read_i16(x + 4) + w[3] * tinyml_read_i16(x + 6);
 #endif
         w += 4;
         x += TINYML_GROUP_BYTES;
@@ -206,41 +215,58 @@ TINYML_INLINE int32_t tinyml_dot_1px(const int8_t *w, const int8_t *block, int32
  * vector is read once per block of 4 rows, so widening it ahead would not
  * pay for its scratch). 4 interleaved rows: acc[k] += row_k . x; returns the
  * weights past the groups read. */
-TINYML_INLINE const int8_t *tinyml_dot_4rows(const int8_t *x, const int8_t *w, int32_t groups,
-                                             int32_t acc[4]) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *const end = x + 4 * groups;
-    while (x != end) {
 #if TINYML_USE_DSP
-        const uint32_t xv = tinyml_read_u32(x);
-        const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
-        uint32_t v[4];
-        /* a block of 4 rows is 16-byte steps into a 4-byte aligned array: one LDM */
-        memcpy(v, __builtin_assume_aligned(w, 4), sizeof v);
-        a0 = tinyml_smlad(x_e, tinyml_even16(v[0]), a0);
-        a0 = tinyml_smlad(x_o, tinyml_odd16(v[0]), a0);
-        a1 = tinyml_smlad(x_e, tinyml_even16(v[1]), a1);
-        a1 = tinyml_smlad(x_o, tinyml_odd16(v[1]), a1);
-        a2 = tinyml_smlad(x_e, tinyml_even16(v[2]), a2);
-        a2 = tinyml_smlad(x_o, tinyml_odd16(v[2]), a2);
-        a3 = tinyml_smlad(x_e, tinyml_even16(v[3]), a3);
-        a3 = tinyml_smlad(x_o, tinyml_odd16(v[3]), a3);
+/* One group (4 input bytes) of 4 interleaved rows into a[0..3]. */
+TINYML_INLINE void tinyml_group_4rows(const int8_t *x, const int8_t **w, int32_t a[4]) {
+    const uint32_t xv = tinyml_read_u32(x);
+    const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
+    /* the 4 rows' next words: one LDM into named, ascending registers (a
+     * block of 4 rows is 16-byte steps into a 4-byte aligned array) */
+    register uint32_t w0 __asm__("r8");
+    register uint32_t w1 __asm__("r9");
+    register uint32_t w2 __asm__("r10");
+    register uint32_t w3 __asm__("r11");
+    __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
+            : "=r"(w0), "=r"(w1), "=r"(w2), "=r"(w3), [p] "+r"(*w) : : "memory");
+    a[0] = tinyml_smlad(x_e, tinyml_even16(w0), a[0]);
+    a[0] = tinyml_smlad(x_o, tinyml_odd16(w0), a[0]);
+    a[1] = tinyml_smlad(x_e, tinyml_even16(w1), a[1]);
+    a[1] = tinyml_smlad(x_o, tinyml_odd16(w1), a[1]);
+    a[2] = tinyml_smlad(x_e, tinyml_even16(w2), a[2]);
+    a[2] = tinyml_smlad(x_o, tinyml_odd16(w2), a[2]);
+    a[3] = tinyml_smlad(x_e, tinyml_even16(w3), a[3]);
+    a[3] = tinyml_smlad(x_o, tinyml_odd16(w3), a[3]);
+}
 #else
-        int32_t k;
-        for (k = 0; k < 4; ++k) {
-            a0 += x[k] * w[k];
-            a1 += x[k] * w[4 + k];
-            a2 += x[k] * w[8 + k];
-            a3 += x[k] * w[12 + k];
-        }
-#endif
-        x += 4;
-        w += 16;
+TINYML_INLINE void tinyml_group_4rows(const int8_t *x, const int8_t **w, int32_t a[4]) {
+    const int8_t *v = *w;
+    int32_t k;
+    for (k = 0; k < 4; ++k) {
+        a[0] += x[k] * v[k];
+        a[1] += x[k] * v[4 + k];
+        a[2] += x[k] * v[8 + k];
+        a[3] += x[k] * v[12 + k];
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    *w = v + 16;
+}
+#endif
+
+TINYML_NOINLINE const int8_t *tinyml_dot_4rows(const int8_t *x, const int8_t *w, int32_t groups,
+                                               int32_t acc[4]) {
+    int32_t a[4];
+    const int8_t *const end = x + 4 * groups;
+    memcpy(a, acc, sizeof a);
+    if (groups & 1) {
+        tinyml_group_4rows(x, &w, a);
+        x += 4;
+    }
+    /* two groups per iteration: half the loop's compare-and-branch */
+    while (x != end) {
+        tinyml_group_4rows(x, &w, a);
+        tinyml_group_4rows(x + 4, &w, a);
+        x += 8;
+    }
+    memcpy(acc, a, sizeof a);
     return w;
 }
 
