@@ -163,7 +163,8 @@ def _elementwise_cases():
 
 def _in_place_cases():
     """Operators the planner runs in place (their input is an intermediate
-    tensor that dies there): depthwise with a row ring, 1x1 conv with out_c <= in_c."""
+    tensor that dies there): depthwise and same-shape convs with a row ring,
+    1x1 conv with out_c <= in_c."""
     def chain(*make):
         def build(k, L, x):
             for m in make:
@@ -184,6 +185,15 @@ def _in_place_cases():
                                                lambda L: L.Conv2D(4, 1))),
         "pw_in_place_equal_odd": ((5, 7, 3), chain(lambda L: L.Conv2D(9, 1), lambda L: L.Conv2D(9, 1),
                                                   lambda L: L.Conv2D(5, 1))),
+        # 3x3 and larger convs in place keep a ring of input rows; 4-pixel blocks
+        # that span two rows (width 6, 7), pixel tails, out_c < in_c, dilation
+        "conv_in_place_3x3": ((7, 6, 3), chain(lambda L: L.Conv2D(8, 1), lambda L: L.Conv2D(
+            8, 3, padding="same", activation="relu"))),
+        "conv_in_place_5x3_dilated_shrink": ((9, 7, 2), chain(lambda L: L.Conv2D(6, 1), lambda L: L.Conv2D(
+            4, (5, 3), padding="same", dilation_rate=2), lambda L: L.Conv2D(3, 1))),
+        "conv_in_place_chain": ((6, 5, 3), chain(lambda L: L.Conv2D(7, 1), lambda L: L.Conv2D(
+            7, 3, padding="same"), lambda L: L.Conv2D(5, 3, padding="same", activation="relu"),
+            lambda L: L.Conv2D(2, 1))),
     }
 
 

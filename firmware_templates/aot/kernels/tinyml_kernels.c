@@ -362,59 +362,85 @@ TINYML_NOINLINE void tinyml_gemv(const tinyml_gemm *g, const int8_t *x, int32_t 
 int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p, int32_t in_place) {
     const int32_t depth = p->k_h * p->k_w * p->in_c;
     const int32_t block = TINYML_GROUP_BYTES * ((depth + 3) >> 2);
-    (void)in_place; /* in place, the block is the copy of the pixels being overwritten */
     if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-        return block;
+        return block; /* in place, the block is the copy of the pixels being overwritten */
     }
-    return block + depth; /* and one int8 im2col patch */
+    /* and one int8 im2col patch; in place, a ring of the last pad_h + 1 input rows */
+    return block + depth + (in_place ? (p->pad_h + 1) * p->in_w * p->in_c : 0);
+}
+
+/* Where the input rows are. In place (stride 1, output shape = input shape,
+ * out_c <= in_c), output row oy overwrites input row oy (and nothing below
+ * it), which the rows oy+1 .. oy+pad_h still read: before the first patch of
+ * row oy, that row is copied into a ring of pad_h + 1 rows, and rows <= oy
+ * are read from there. */
+typedef struct {
+    const int8_t *in_b;
+    int8_t *ring;              /* NULL unless in place */
+    int32_t ring_rows;
+    int32_t row_bytes;
+    int32_t copied;            /* input rows [0, copied) went into the ring */
+} tinyml_conv_src;
+
+TINYML_INLINE const int8_t *tinyml_conv_row(const tinyml_conv_src *s, int32_t iy, int32_t oy) {
+    return (s->ring != NULL && iy <= oy) ? s->ring + (iy % s->ring_rows) * s->row_bytes
+                                         : s->in_b + iy * s->row_bytes;
 }
 
 /* The input vector of output pixel `pixel` (row-major over out_h x out_w):
  * the input pixel itself for a 1x1 kernel, else an im2col patch in dst whose
  * taps outside the image hold the input zero point (the folded bias turns
  * those into a zero contribution). */
-static const int8_t *tinyml_conv_patch(const tinyml_conv_params *p, const int8_t *in_b, int32_t pixel,
+static const int8_t *tinyml_conv_patch(const tinyml_conv_params *p, tinyml_conv_src *s, int32_t pixel,
                                        int8_t *dst) {
     const int32_t oy = pixel / p->out_w;
     const int32_t ox = pixel - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_h;
     const int32_t ix0 = ox * p->stride_w - p->pad_w;
-    const int32_t row_bytes = p->in_w * p->in_c;
+    const int32_t tap_bytes = p->in_c;
     int32_t ky, kx;
     int8_t *d = dst;
     if (dst == NULL) {
-        return in_b + iy0 * row_bytes + ix0 * p->in_c;
+        return s->in_b + iy0 * s->row_bytes + ix0 * tap_bytes;
+    }
+    if (s->ring != NULL && s->copied <= oy) {
+        memcpy(s->ring + (oy % s->ring_rows) * s->row_bytes, s->in_b + oy * s->row_bytes,
+               (size_t)s->row_bytes);
+        s->copied = oy + 1;
     }
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *row;
         if (iy < 0 || iy >= p->in_h) {
-            memset(d, (int)(int8_t)p->input_zp, (size_t)(p->k_w * p->in_c));
-            d += p->k_w * p->in_c;
+            memset(d, (int)(int8_t)p->input_zp, (size_t)(p->k_w * tap_bytes));
+            d += p->k_w * tap_bytes;
             continue;
         }
+        row = tinyml_conv_row(s, iy, oy);
         if (p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
             /* the whole kernel row is inside: one copy */
-            memcpy(d, in_b + iy * row_bytes + ix0 * p->in_c, (size_t)(p->k_w * p->in_c));
-            d += p->k_w * p->in_c;
+            memcpy(d, row + ix0 * tap_bytes, (size_t)(p->k_w * tap_bytes));
+            d += p->k_w * tap_bytes;
             continue;
         }
         for (kx = 0; kx < p->k_w; ++kx) {
             const int32_t ix = ix0 + kx * p->dil_w;
             if (ix >= 0 && ix < p->in_w) {
-                memcpy(d, in_b + iy * row_bytes + ix * p->in_c, (size_t)p->in_c);
+                memcpy(d, row + ix * tap_bytes, (size_t)tap_bytes);
             } else {
-                memset(d, (int)(int8_t)p->input_zp, (size_t)p->in_c);
+                memset(d, (int)(int8_t)p->input_zp, (size_t)tap_bytes);
             }
-            d += p->in_c;
+            d += tap_bytes;
         }
     }
     return dst;
 }
 
-/* Pixels in blocks of 4: their vectors are widened into the block (in place,
- * a 1x1 conv reads every pixel of the block before writing its outputs, which
- * then cover no byte of a later pixel as out_c <= in_c), then every output
- * channel is computed against the block. */
+/* Pixels in blocks of 4: their vectors are widened into the block, then every
+ * output channel is computed against the block. In place, every vector of a
+ * block is read before its outputs are written: a 1x1 conv needs no other
+ * copy (out_c <= in_c: the outputs cover no byte of a later pixel), a larger
+ * kernel the row ring above. */
 void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *output,
                       int8_t *scratch) {
     const int32_t depth = p->k_h * p->k_w * p->in_c;
@@ -423,6 +449,7 @@ void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *
     const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
     int8_t *const block = scratch;
     int8_t *const patch = pointwise ? NULL : scratch + TINYML_GROUP_BYTES * groups;
+    tinyml_conv_src s;
     tinyml_gemm g;
     int32_t b, px, k;
     g.weights = p->weights;
@@ -434,13 +461,17 @@ void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *
     g.zp = p->output_zp;
     g.lo = p->act_min;
     g.hi = p->act_max;
+    s.ring = (input == output && !pointwise) ? scratch + tinyml_conv2d_scratch_bytes(p, 0) : NULL;
+    s.ring_rows = p->pad_h + 1;
+    s.row_bytes = p->in_w * p->in_c;
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = output + b * pixels * p->out_c;
+        s.in_b = input + b * p->in_h * s.row_bytes;
+        s.copied = 0;
         for (px = 0; px < pixels; px += TINYML_BLOCK_PX) {
             const int32_t n = pixels - px < TINYML_BLOCK_PX ? pixels - px : TINYML_BLOCK_PX;
             for (k = 0; k < n; ++k) {
-                tinyml_widen(tinyml_conv_patch(p, in_b, px + k, patch), depth, block, k);
+                tinyml_widen(tinyml_conv_patch(p, &s, px + k, patch), depth, block, k);
             }
             if (n == TINYML_BLOCK_PX) {
                 tinyml_gemm_4px(&g, block, out_b + px * p->out_c, p->out_c);
@@ -452,7 +483,6 @@ void tinyml_conv2d_s8(const tinyml_conv_params *p, const int8_t *input, int8_t *
         }
     }
 }
-
 
 /* ------------------------------------------------------------------ DEPTHWISE_CONV_2D */
 

@@ -199,11 +199,14 @@ typedef struct {
 /* In place: a kernel whose output pointer equals its input pointer overwrites
  * its input as it goes (the generator plans that when the input dies there).
  * Supported, with the scratch below:
- *  - CONV_2D 1x1, stride 1, out_c <= in_c: 2 * in_c bytes (two input pixels);
+ *  - CONV_2D stride 1, out_c <= in_c, batch 1: a 1x1 kernel with its usual
+ *    scratch; a larger kernel whose output shape = input shape with (pad_h + 1)
+ *    more input rows, each in_w * in_c bytes;
  *  - DEPTHWISE_CONV_2D depth multiplier 1, stride 1, output shape = input
  *    shape, batch 1: (pad_h + 1) input rows, each in_w * in_c bytes.
- * Otherwise a conv needs two im2col patches (none for a 1x1 kernel) and a
- * depthwise conv no scratch. */
+ * Otherwise a conv needs a block of 4 input vectors widened to int16 (32 bytes
+ * per 4 depth) and, unless 1x1, one int8 im2col patch; a depthwise conv no
+ * scratch. */
 int32_t tinyml_conv2d_scratch_bytes(const tinyml_conv_params *p, int32_t in_place);
 int32_t tinyml_depthwise_scratch_bytes(const tinyml_depthwise_params *p, int32_t in_place);
 

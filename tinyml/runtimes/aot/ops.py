@@ -233,14 +233,17 @@ def _conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
     summary = (f"CONV_2D {kh}x{kw} stride {sh}x{sw} {pad}{dil}, {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
                f"{_act_note(op)}")
     # tinyml_conv2d_scratch_bytes: a block of 4 widened input vectors, and an
-    # int8 im2col patch unless 1x1; in place (1x1, stride 1, out_c <= in_c)
-    # the block is the copy of the pixels being overwritten
-    in_place = pointwise and (sh, sw) == (1, 1) and oc <= ic and b == 1
+    # int8 im2col patch unless 1x1. In place (stride 1, out_c <= in_c): a 1x1
+    # conv's block is the copy of the pixels being overwritten; a larger kernel
+    # with output shape = input shape also keeps a ring of pad_h + 1 input rows.
+    scratch = gemm_scratch_bytes(kh * kw * ic) + (0 if pointwise else kh * kw * ic)
+    in_place = (sh, sw) == (1, 1) and oc <= ic and b == 1 and (pointwise or (oh, ow) == (ih, iw))
     return Lowered(op.index, op.opcode, summary,
                    [Call("tinyml_conv2d_s8", ["&params", f"in:{inp.index}", f"out:{out.index}",
                                               "scratch"], "tinyml_conv_params", params)],
-                   consts, scratch_bytes=gemm_scratch_bytes(kh * kw * ic) + (0 if pointwise else kh * kw * ic),
-                   in_place_of=inp.index if in_place else None)
+                   consts, scratch_bytes=scratch,
+                   in_place_of=inp.index if in_place else None,
+                   in_place_scratch_bytes=scratch + (ph + 1) * iw * ic if in_place and not pointwise else None)
 
 
 def _depthwise_conv_2d(model: TFLiteModel, op: Operator, p: str) -> Lowered:
