@@ -36,6 +36,19 @@ TINYML_INLINE uint32_t tinyml_odd16(uint32_t v) {
 TINYML_INLINE int32_t tinyml_smlad(uint32_t a, uint32_t b, int32_t acc) {
     return __smlad((int32_t)a, (int32_t)b, acc);
 }
+
+/* Four words in one LDM: the words land in r8..r11, named, because an LDM's
+ * register list must ascend and the compiler's own choice would not. Declare
+ * the four with TINYML_R8_R11, then TINYML_LDM4 loads P[0..15] and P += 16
+ * (P 4-byte aligned). */
+#define TINYML_R8_R11(W0, W1, W2, W3)  \
+    register uint32_t W0 __asm__("r8"); \
+    register uint32_t W1 __asm__("r9"); \
+    register uint32_t W2 __asm__("r10"); \
+    register uint32_t W3 __asm__("r11")
+#define TINYML_LDM4(P, W0, W1, W2, W3)                                              \
+    __asm__("ldmia %[p]!, {r8, r9, r10, r11}"                                       \
+            : "=r"(W0), "=r"(W1), "=r"(W2), "=r"(W3), [p] "+r"(P) : : "memory")
 #endif
 
 /* Requantize, add the zero point, clamp: one output byte. */
@@ -148,20 +161,14 @@ TINYML_NOINLINE void tinyml_dot_4px(const int8_t *w, const int8_t *block, int32_
     while (w != end) {
         const uint32_t wv = tinyml_read_u32(w);
         const uint32_t w_e = tinyml_even16(wv), w_o = tinyml_odd16(wv);
-        /* one LDM for the 8 words of a group would need 8 registers; two LDMs
-         * of 4 into named, ascending registers (an LDM's list must ascend) */
-        register uint32_t x0 __asm__("r8");
-        register uint32_t x1 __asm__("r9");
-        register uint32_t x2 __asm__("r10");
-        register uint32_t x3 __asm__("r11");
-        __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
-                : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3), [p] "+r"(x) : : "memory");
+        /* the group's 8 words: two LDMs of 4 (8 registers would not fit) */
+        TINYML_R8_R11(x0, x1, x2, x3);
+        TINYML_LDM4(x, x0, x1, x2, x3);
         a0 = tinyml_smlad(w_e, x0, a0);
         a0 = tinyml_smlad(w_o, x1, a0);
         a1 = tinyml_smlad(w_e, x2, a1);
         a1 = tinyml_smlad(w_o, x3, a1);
-        __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
-                : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3), [p] "+r"(x) : : "memory");
+        TINYML_LDM4(x, x0, x1, x2, x3);
         a2 = tinyml_smlad(w_e, x0, a2);
         a2 = tinyml_smlad(w_o, x1, a2);
         a3 = tinyml_smlad(w_e, x2, a3);
@@ -220,14 +227,10 @@ TINYML_INLINE int32_t tinyml_dot_1px(const int8_t *w, const int8_t *block, int32
 TINYML_INLINE void tinyml_group_4rows(const int8_t *x, const int8_t **w, int32_t a[4]) {
     const uint32_t xv = tinyml_read_u32(x);
     const uint32_t x_e = tinyml_even16(xv), x_o = tinyml_odd16(xv);
-    /* the 4 rows' next words: one LDM into named, ascending registers (a
-     * block of 4 rows is 16-byte steps into a 4-byte aligned array) */
-    register uint32_t w0 __asm__("r8");
-    register uint32_t w1 __asm__("r9");
-    register uint32_t w2 __asm__("r10");
-    register uint32_t w3 __asm__("r11");
-    __asm__("ldmia %[p]!, {r8, r9, r10, r11}"
-            : "=r"(w0), "=r"(w1), "=r"(w2), "=r"(w3), [p] "+r"(*w) : : "memory");
+    /* the 4 rows' next words (a block of 4 rows is 16-byte steps into a
+     * 4-byte aligned array) */
+    TINYML_R8_R11(w0, w1, w2, w3);
+    TINYML_LDM4(*w, w0, w1, w2, w3);
     a[0] = tinyml_smlad(x_e, tinyml_even16(w0), a[0]);
     a[0] = tinyml_smlad(x_o, tinyml_odd16(w0), a[0]);
     a[1] = tinyml_smlad(x_e, tinyml_even16(w1), a[1]);
