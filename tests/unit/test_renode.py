@@ -15,20 +15,23 @@ import pytest
 from tinyml.boards import list_boards, load_board
 from tinyml.emulators.base import RunRequest, get_runner
 from tinyml.errors import BoardError
-from tinyml.renode import declared_consoles, platform_facts, plan, render_scripts, shipped_platforms
+from tinyml.renode import declared_consoles, facts_of, maps, platform_facts, plan, render_scripts, shipped_platforms
 
 GOLDEN = Path(__file__).parent / "golden" / "renode"
 RENODE_MD = Path(__file__).resolve().parents[3] / "shared" / "RENODE.md"
 
-# Robot keywords the suite may use: Renode's (../shared/RENODE.md) and Robot's BuiltIn `Log`.
+# Robot keywords the suite may use: Renode 1.15.1's (../shared/RENODE.md; Renode 1.15.1 has no
+# `Register Failing Uart String`, which arrived later: tests/integration/test_renode_run.py checks
+# these names against the installed Renode) and Robot's BuiltIn ones.
 RENODE_KEYWORDS = {"Execute Command", "Execute Script", "Create Terminal Tester", "Wait For Line On Uart",
-                   "Wait For Lines On Uart", "Register Failing Uart String", "Start Emulation",
-                   "Reset Emulation", "Provides", "Requires", "Wait For Log Entry"}
-BUILTIN_KEYWORDS = {"Log"}
+                   "Wait For Lines On Uart", "Start Emulation", "Reset Emulation", "Provides", "Requires",
+                   "Wait For Log Entry"}
+BUILTIN_KEYWORDS = {"Log", "Should Not Start With"}
 # Monitor commands the .resc may use (../shared/RENODE.md "Script (.resc) commands"), by their first words.
 RESC_COMMANDS = {"mach create", "machine LoadPlatformDescription", "machine LoadPlatformDescriptionFromString",
-                 "cpu PerformanceInMips", "sysbus LoadELF", "CreateFileBackend", "cpu VectorTableOffset",
-                 "Frequency"}
+                 "sysbus.cpu PerformanceInMips", "sysbus LoadELF", "CreateFileBackend",
+                 "sysbus.cpu VectorTableOffset", "Frequency", "emulation SetGlobalQuantum", "macro reset",
+                 '"""', "runMacro $reset"}
 
 
 def renode_boards():
@@ -66,7 +69,11 @@ def test_platform_and_console_are_renode_facts(name):
     model = consoles[uart]
     expected = {"stm32-usart": ("UART.STM32_UART", "UART.STM32F7_USART"), "nrf52-uarte": ("UART.NRF52840_UART",)}
     assert model in expected[board.console.kind]
-    facts = platform_facts()[renode.platform]
+    facts = facts_of(renode.platform)
+    # the UART is where the firmware writes, and the board's flash and RAM are mapped
+    assert facts["consoles"][uart]["base"] == board.console.base
+    for region in (board.memory.flash, board.memory.ram):
+        assert maps(facts["memory"], int(region.origin), int(region.size))
     assert renode.add_dwt != bool(facts["dwt"]), "add a DWT exactly where the platform has none"
     assert renode.mips and renode.mips * 1_000_000 <= board.clock_hz * 2
 
@@ -80,18 +87,20 @@ def test_every_platform_fact_names_a_shipped_platform():
 @pytest.mark.parametrize("name", renode_boards())
 def test_scripts_use_only_documented_keywords_and_commands(name):
     scripts = rendered(name)
-    cases = scripts.robot.split("*** Test Cases ***", 1)[1]
+    cases, keywords = scripts.robot.split("*** Test Cases ***", 1)[1].split("*** Keywords ***", 1)
+    own = {line.strip() for line in keywords.splitlines() if line.strip() and not line.startswith(" ")}
     used = set()
-    for line in cases.splitlines():
+    for line in (cases + keywords).splitlines():
         if not line.startswith("    ") or not line.strip():
             continue
         cells = [c for c in re.split(r"\s{2,}", line.strip()) if c]
         if cells[0].startswith("${") and cells[0].endswith("="):
             cells = cells[1:]
-        if cells[0] in ("FOR", "END"):
+        if cells[0] in ("FOR", "END") or cells[0].startswith("["):
             continue
         used.add(cells[0])
-    assert used and used <= RENODE_KEYWORDS | BUILTIN_KEYWORDS, used - RENODE_KEYWORDS - BUILTIN_KEYWORDS
+    allowed = RENODE_KEYWORDS | BUILTIN_KEYWORDS | own
+    assert used and used <= allowed, used - allowed
     assert "treatAsRegex=true" in scripts.robot and "Wait For Regex On Uart" not in scripts.robot
     for line in scripts.resc.splitlines():
         if not line.strip() or line.startswith("#") or line.startswith("$"):
@@ -112,12 +121,14 @@ def test_keyword_list_is_the_one_in_renode_md():
 
 def test_dwt_counts_executed_instructions():
     scripts = rendered("stm32f4-discovery")
-    assert "cpu PerformanceInMips 168" in scripts.resc
+    assert "sysbus.cpu PerformanceInMips 168" in scripts.resc
     assert 'Miscellaneous.DWT @ sysbus 0xE0001000 { frequency: 168000000 }' in scripts.resc
-    assert "cpu VectorTableOffset 0x08000000" in scripts.resc
+    assert "sysbus.cpu VectorTableOffset 0x08000000" in scripts.resc
     assert "sysbus.usart2 CreateFileBackend $uart_log true" in scripts.resc
+    # CYCCNT follows virtual time, which advances once per quantum: 1 us, not Renode's 100 us
+    assert 'emulation SetGlobalQuantum "0.000001"' in scripts.resc
     nano = rendered("arduino-nano-33-ble-sense")
-    assert "cpu VectorTableOffset 0x00010000" in nano.resc    # after the Arduino bootloader
+    assert "sysbus.cpu VectorTableOffset 0x00010000" in nano.resc    # after the Arduino bootloader
 
 
 def test_scripts_are_relocatable():
@@ -127,7 +138,7 @@ def test_scripts_are_relocatable():
     assert "${CURDIR}/firmware.elf" in scripts.robot
 
 
-@pytest.mark.parametrize("name", ["mps2-an386", "microbit", "rpi-pico", "nucleo-l4r5zi"])
+@pytest.mark.parametrize("name", ["mps2-an386", "microbit", "rpi-pico", "sparkfun-edge"])
 def test_boards_without_a_renode_model_say_so(name):
     with pytest.raises(BoardError, match=r"has no Renode platform .*Use --emulator qemu"):
         plan(load_board(name))
@@ -143,7 +154,7 @@ def test_renode_test_command_line(tmp_path):
     keep = RunRequest(elf=tmp_path / "firmware.elf", machine=str(tmp_path / "b.robot"), work_dir=tmp_path,
                       timeout_s=60, extra_args=("--keep-open",))
     argv = runner.argv(keep)
-    assert argv[1:3] == ["--disable-gui", "-e"] and f"include @{tmp_path / 'b.resc'}" in argv[3]
+    assert argv[1:4] == ["--console", "--disable-gui", "-e"] and f"include @{tmp_path / 'b.resc'}" in argv[4]
 
 
 def test_without_renode_the_error_says_how_to_install(monkeypatch, tmp_path):
@@ -172,3 +183,32 @@ def test_emulate_renode_without_renode_is_one_sentence_and_qemu_stays_default(mo
     assert not (tmp_path / "b").exists()
     from tinyml.cli.firmware_cmds import emulate
     assert next(p for p in emulate.params if p.name == "emulator").default == "qemu"
+
+
+def test_our_platforms_map_the_board_and_place_the_console():
+    """Our .repl files are read as Renode reads them: a `using`d platform's memories resized (the
+    nRF52833 is an nRF52840 with less flash and RAM), an address list for an aliased SRAM."""
+    microbit = facts_of("renode/nrf52833.repl")
+    assert microbit["memory"]["flash"] == [0, 0x80000] and microbit["memory"]["ram"] == [0x20000000, 0x20000]
+    assert microbit["consoles"]["uart0"] == {"model": "UART.NRF52840_UART", "base": 0x40002000}
+    l475 = facts_of("renode/stm32l475.repl")
+    assert l475["memory"]["sram2"] == [0x10000000, 0x8000] and l475["memory"]["sram2@1"] == [0x20018000, 0x8000]
+    assert maps(l475["memory"], 0x20000000, 0x20000) and not maps(l475["memory"], 0x20000000, 0x20001)
+    assert not l475["dwt"] and l475["consoles"]["usart1"]["base"] == 0x40013800
+
+
+def test_a_board_whose_console_or_memory_renode_does_not_have_is_refused(tmp_path):
+    import yaml
+
+    from tinyml.boards import load_board_file
+
+    source = yaml.safe_load(Path(load_board("b-l475e-iot01a").source_path).read_text())
+    source["console"]["base"] = 0x40004400           # USART2's address, but the board says usart1
+    (tmp_path / "wrong-uart.yaml").write_text(yaml.safe_dump({**source, "name": "wrong-uart"}))
+    with pytest.raises(BoardError, match=r"emulators.renode.console sysbus.usart1 is at 0x40013800"):
+        plan(load_board_file(tmp_path / "wrong-uart.yaml"))
+    source = yaml.safe_load(Path(load_board("b-l475e-iot01a").source_path).read_text())
+    source["memory"]["ram"]["size"] = "256K"          # past SRAM1 + SRAM2
+    (tmp_path / "big-ram.yaml").write_text(yaml.safe_dump({**source, "name": "big-ram"}))
+    with pytest.raises(BoardError, match=r"does not map the board's ram"):
+        plan(load_board_file(tmp_path / "big-ram.yaml"))
