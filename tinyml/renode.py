@@ -27,9 +27,12 @@ RESC_TEMPLATE = "board.resc.j2"
 ROBOT_TEMPLATE = "board.robot.j2"
 ELF_NAME = "firmware.elf"
 UART_LOG = "uart.log"
-# virtual seconds between two harness lines: start-up, or one inference of the largest model
-# tinyml runs (about 42 M instructions at the slowest board's MIPS is well under 10 s)
+# virtual seconds between two harness lines when the model is not known (an export's default)
 DEFAULT_LINE_TIMEOUT_S = 60
+# The slowest runtime tinyml builds (TFLM's reference kernels) needs about 16 instructions per MAC
+# on a Cortex-M4 (BENCHMARKS.md); 50 leaves room for the M0 and for per-layer printing.
+INSTRUCTIONS_PER_MAC_LIMIT = 50
+MIN_LINE_TIMEOUT_S = 2.0
 # Renode's global quantum: virtual time (so CYCCNT) advances in these steps. 1 us keeps the
 # counter within MIPS instructions of the executed count; measured on the digits model, it costs
 # about 20% more host time than Renode's default of 100 us, which rounded every inference.
@@ -197,6 +200,14 @@ def plan(board) -> RenodePlan:
         mips=int(renode.mips), add_dwt=bool(renode.add_dwt), dwt_frequency_hz=int(renode.mips) * 1_000_000,
         systick_hz=int(board.clock_hz), clock_hz=int(board.clock_hz),
         vector_table_offset=f"0x{int(board.memory.flash.origin):08X}")
+
+
+def line_timeout_s(macs: int, mips: int) -> float:
+    """Virtual seconds the suite waits for the next harness line: one inference at the board's MIPS
+    with INSTRUCTIONS_PER_MAC_LIMIT, at least MIN_LINE_TIMEOUT_S (start-up, clock init). A hung
+    firmware then fails in virtual time, long before the host-time limit."""
+    needed = INSTRUCTIONS_PER_MAC_LIMIT * max(int(macs), 0) / (int(mips) * 1e6)
+    return float(max(MIN_LINE_TIMEOUT_S, round(needed + 0.5)))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ RENODE_MD = Path(__file__).resolve().parents[3] / "shared" / "RENODE.md"
 RENODE_KEYWORDS = {"Execute Command", "Execute Script", "Create Terminal Tester", "Wait For Line On Uart",
                    "Wait For Lines On Uart", "Start Emulation", "Reset Emulation", "Provides", "Requires",
                    "Wait For Log Entry"}
-BUILTIN_KEYWORDS = {"Log", "Should Not Start With"}
+BUILTIN_KEYWORDS = {"Log", "Should Not Start With", "Run Keyword And Ignore Error", "Fail"}
 # Monitor commands the .resc may use (../shared/RENODE.md "Script (.resc) commands"), by their first words.
 RESC_COMMANDS = {"mach create", "machine LoadPlatformDescription", "machine LoadPlatformDescriptionFromString",
                  "sysbus.cpu PerformanceInMips", "sysbus LoadELF", "CreateFileBackend",
@@ -94,9 +94,9 @@ def test_scripts_use_only_documented_keywords_and_commands(name):
         if not line.startswith("    ") or not line.strip():
             continue
         cells = [c for c in re.split(r"\s{2,}", line.strip()) if c]
-        if cells[0].startswith("${") and cells[0].endswith("="):
+        while cells and cells[0].startswith("${"):          # assignments: ${a}    ${b}=
             cells = cells[1:]
-        if cells[0] in ("FOR", "END") or cells[0].startswith("["):
+        if cells[0] in ("FOR", "END", "IF", "ELSE", "...") or cells[0].startswith("["):
             continue
         used.add(cells[0])
     allowed = RENODE_KEYWORDS | BUILTIN_KEYWORDS | own

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from .. import proc
+from ..errors import ToolError
 from ..renode import INSTALL_HINT
 from .base import RunOutput, RunRequest, Runner
 
@@ -38,11 +39,7 @@ def run_environment(private_dir: Path) -> dict[str, str]:
     config = private_dir / "config"
     tmp.mkdir(parents=True, exist_ok=True)
     config.mkdir(parents=True, exist_ok=True)
-    env = {"TMPDIR": str(tmp), "XDG_CONFIG_HOME": str(config)}
-    venv = os.environ.get(RENODE_VENV_ENV)
-    if venv:
-        env["PATH"] = str(Path(venv) / "bin") + os.pathsep + os.environ.get("PATH", "")
-    return env
+    return {"TMPDIR": str(tmp), "XDG_CONFIG_HOME": str(config), "PATH": run_environment_path()}
 
 
 def _tool(name: str) -> str | None:
@@ -54,12 +51,61 @@ def _tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+MONO_PACKAGES = ("mono-runtime libmono-posix4.0-cil libmono-microsoft-csharp4.0-cil libmono-system-xml-linq4.0-cil "
+                 "libmono-system-drawing4.0-cil")
+
+
+def missing_piece() -> str | None:
+    """Why Renode cannot run tinyml's suites here (one sentence), or None when it can."""
+    import subprocess
+
+    test = _tool(RENODE_TEST)
+    if test is None:
+        return f"the renode emulator is not installed; {INSTALL_HINT}."
+    root = Path(test).resolve().parent
+    if (root / "output" / "bin" / "Release" / "Renode.exe").is_file() and shutil.which("mono") is None:
+        return (f"the Renode in {root} is a Mono build and mono is not installed: "
+                f"apt-get install {MONO_PACKAGES} (or mono-complete).")
+    path = run_environment_path()
+    python = shutil.which("python3", path=path)
+    if python is None or subprocess.run([python, "-c", "import robot, psutil, yaml"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, timeout=60).returncode != 0:
+        return (f"renode-test runs {python or 'python3, which is not on PATH'}, which lacks its Python packages: "
+                f"make a venv, pip install -r {root / 'tests' / 'requirements.txt'} in it and set "
+                f"{RENODE_VENV_ENV} to that venv.")
+    return None
+
+
+def run_environment_path() -> str:
+    """The PATH renode-test runs with: TINYML_RENODE_VENV's bin first, when set."""
+    venv = os.environ.get(RENODE_VENV_ENV)
+    path = os.environ.get("PATH", "")
+    return str(Path(venv) / "bin") + os.pathsep + path if venv else path
+
+
+def suite_failure(stdout: str) -> str:
+    """The reason renode-test gives for a failed test: the first line of its boxed error."""
+    import re
+
+    for line in stdout.splitlines():
+        text = line.strip().removeprefix("\u2551").strip()          # renode-test boxes errors with U+2551
+        if line.strip().startswith("\u2551") and text:
+            text = re.sub(r"^(KeywordException|Exception): ", "", text)
+            return text.rstrip(".")
+    return "the suite failed"
+
+
 class RenodeRunner(Runner):
     name = "renode"
     install_hint = INSTALL_HINT
 
     def is_available(self) -> bool:
         return _tool(RENODE_TEST) is not None
+
+    def require(self) -> None:
+        problem = missing_piece()
+        if problem is not None:
+            raise ToolError(problem)
 
     def argv(self, request: RunRequest) -> list[str]:
         """request.machine is the rendered .robot suite."""
@@ -84,20 +130,22 @@ class RenodeRunner(Runner):
                 # interactive: the person closes Renode; no host-time limit
                 import subprocess
                 returncode = subprocess.call(argv, cwd=work, env={**os.environ, **env})
-                timed_out = False
+                timed_out, stdout = False, ""
             else:
                 result = proc.run(argv, cwd=work, timeout_s=request.timeout_s, log_path=log, check=False,
                                   env=env, process_group=True)
                 returncode, timed_out = result.returncode, result.timed_out
+                stdout = result.stdout
         finally:
             shutil.rmtree(private, ignore_errors=True)
         text = uart_log.read_text(errors="replace") if uart_log.is_file() else ""
         lines = [line.rstrip("\r") for line in text.splitlines()]
         notes = []
-        if returncode == 1:
-            notes.append("renode-test: the suite failed (a harness line did not come in virtual time, or "
-                         f"TINYML FAIL was printed); robot log: {work / 'robot' / 'log.html'}")
-        elif returncode == 2:
-            notes.append("renode-test: Renode crashed")
+        if timed_out:
+            notes.append(f"log: {log}")
+        elif returncode == 1:
+            notes.append(f"renode-test: {suite_failure(stdout)}; log: {log}")
+        elif returncode not in (0, None):
+            notes.append(f"renode-test exited with {returncode}: Renode crashed or could not start; log: {log}")
         return RunOutput(lines=lines, returncode=returncode, timed_out=timed_out, argv=[str(a) for a in argv],
                          log_path=log, notes=notes)
