@@ -7,7 +7,7 @@ seeded random inputs. Each output is compared with the tflite-micro
 interpreter bit for bit. QEMU's -icount clock makes the counts deterministic:
 two runs print the same numbers. With emulator="renode" the board's own device
 firmware runs on Renode's model of the board and the counts are its DWT's
-CYCCNT, which counts executed instructions (1 us quantum resolution).
+CYCCNT, which counts executed instructions (to within one 10 us quantum).
 """
 
 from __future__ import annotations

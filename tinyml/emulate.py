@@ -224,8 +224,9 @@ def run_renode_suite(build_dir: Path, board, project, model_path: Path, *, timeo
     return harness, suite
 
 
-RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions (Renode models "
-                     "no pipeline or wait states), so these 'cycles' are instructions, not the real core's cycles")
+RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions, to within one "
+                     "10 us quantum of virtual time (Renode models no pipeline or wait states), so these 'cycles' "
+                     "are instructions, not the real core's cycles")
 
 
 def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, runtime: str, timeout_s: float,

@@ -32,11 +32,12 @@ DEFAULT_LINE_TIMEOUT_S = 60
 # The slowest runtime tinyml builds (TFLM's reference kernels) needs about 16 instructions per MAC
 # on a Cortex-M4 (BENCHMARKS.md); 50 leaves room for the M0 and for per-layer printing.
 INSTRUCTIONS_PER_MAC_LIMIT = 50
-MIN_LINE_TIMEOUT_S = 2.0
-# Renode's global quantum: virtual time (so CYCCNT) advances in these steps. 1 us keeps the
-# counter within MIPS instructions of the executed count; measured on the digits model, it costs
-# about 20% more host time than Renode's default of 100 us, which rounded every inference.
-QUANTUM_US = 1
+MIN_LINE_TIMEOUT_S = 1.0
+# Renode's global quantum: virtual time, and so the DWT's CYCCNT, advances in these steps, so a
+# count is exact to within one quantum (MIPS x 10 instructions). Measured on Renode 1.15.1
+# (stm32f4-discovery, 0.5 virtual s): 1 us took 56 s of host time, 10 us 3.3 s, 100 us 3.3 s.
+# Renode's default of 100 us rounds a small model's inference by up to 10%.
+QUANTUM_US = 10
 INSTALL_HINT = ("install Renode: the portable Linux package (renode-<version>.linux-portable.tar.gz from "
                 "https://github.com/renode/renode/releases, unpack it and put its folder on PATH) or the "
                 ".deb/.rpm package from the same page; renode-test also needs its Python packages: "

@@ -125,8 +125,8 @@ def test_dwt_counts_executed_instructions():
     assert 'Miscellaneous.DWT @ sysbus 0xE0001000 { frequency: 168000000 }' in scripts.resc
     assert "sysbus.cpu VectorTableOffset 0x08000000" in scripts.resc
     assert "sysbus.usart2 CreateFileBackend $uart_log true" in scripts.resc
-    # CYCCNT follows virtual time, which advances once per quantum: 1 us, not Renode's 100 us
-    assert 'emulation SetGlobalQuantum "0.000001"' in scripts.resc
+    # CYCCNT follows virtual time, which advances once per quantum: 10 us, not Renode's 100 us
+    assert 'emulation SetGlobalQuantum "0.000010"' in scripts.resc
     nano = rendered("arduino-nano-33-ble-sense")
     assert "sysbus.cpu VectorTableOffset 0x00010000" in nano.resc    # after the Arduino bootloader
 

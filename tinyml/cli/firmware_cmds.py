@@ -344,8 +344,8 @@ def print_bench(result) -> None:
                       f"{ag['matching']}/{ag['total']}")
     out = console()
     out.print(table)
-    counted = ("Renode's DWT CYCCNT at MIPS x 10^6 Hz (executed instructions, 1 us resolution; not the real "
-               "core's cycles)" if renode else "QEMU -icount (deterministic; not cycles)")
+    counted = ("Renode's DWT CYCCNT at MIPS x 10^6 Hz (executed instructions to within one 10 us quantum; "
+               "not the real core's cycles)" if renode else "QEMU -icount (deterministic; not cycles)")
     out.print(f"{unit} per inference on the BENCHMARKS.md pattern input, counted by {counted}. flash B "
               "includes the baked samples; runtime B is the kernel library's code.", markup=False)
     for reason in dict.fromkeys(f"{r['runtime']}: {r['reason']}" for r in result.rows if r["status"] != "ok"):
