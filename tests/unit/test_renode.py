@@ -212,3 +212,58 @@ def test_a_board_whose_console_or_memory_renode_does_not_have_is_refused(tmp_pat
     (tmp_path / "big-ram.yaml").write_text(yaml.safe_dump({**source, "name": "big-ram"}))
     with pytest.raises(BoardError, match=r"does not map the board's ram"):
         plan(load_board_file(tmp_path / "big-ram.yaml"))
+
+
+def _fake_renode(tmp_path: Path, *, mono_build: bool) -> Path:
+    folder = tmp_path / "renode"
+    (folder / "output" / "bin" / "Release").mkdir(parents=True)
+    if mono_build:
+        (folder / "output" / "bin" / "Release" / "Renode.exe").write_bytes(b"MZ")
+    for tool in ("renode", "renode-test"):
+        (folder / tool).write_text("#!/bin/sh\nexit 0\n")
+        (folder / tool).chmod(0o755)
+    return folder
+
+
+def _bin(tmp_path: Path, **scripts: str) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in scripts.items():
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def test_a_mono_build_without_mono_names_the_packages(monkeypatch, tmp_path, capsys):
+    from tinyml.cli import main
+    from tinyml.emulators.renode import missing_piece
+
+    monkeypatch.setenv("TINYML_RENODE_DIR", str(_fake_renode(tmp_path, mono_build=True)))
+    monkeypatch.setenv("PATH", str(_bin(tmp_path)))
+    monkeypatch.delenv("TINYML_RENODE_VENV", raising=False)
+    assert missing_piece() == (f"the Renode in {tmp_path / 'renode'} is a Mono build and mono is not installed: "
+                               "apt-get install mono-runtime libmono-posix4.0-cil libmono-microsoft-csharp4.0-cil "
+                               "libmono-system-xml-linq4.0-cil libmono-system-drawing4.0-cil (or mono-complete).")
+    with pytest.raises(SystemExit) as done:
+        main(["emulate", "--emulator", "renode", "--board", "stm32f4-discovery", "--runtime", "aot",
+              "-B", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err and "is a Mono build and mono is not installed" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_renode_test_without_its_python_packages_says_how(monkeypatch, tmp_path):
+    from tinyml.emulators.renode import missing_piece
+
+    monkeypatch.setenv("TINYML_RENODE_DIR", str(_fake_renode(tmp_path, mono_build=True)))
+    monkeypatch.setenv("PATH", str(_bin(tmp_path, mono="exit 0", python3="exit 1")))   # `import robot` fails
+    monkeypatch.delenv("TINYML_RENODE_VENV", raising=False)
+    problem = missing_piece()
+    assert problem.startswith(f"renode-test runs {tmp_path / 'bin' / 'python3'}, which lacks its Python packages: ")
+    assert f"pip install -r {tmp_path / 'renode' / 'tests' / 'requirements.txt'}" in problem
+    assert "TINYML_RENODE_VENV" in problem
+    # the venv named by TINYML_RENODE_VENV comes first on renode-test's PATH
+    venv = tmp_path / "venv"
+    _bin(venv, python3="exit 0")
+    monkeypatch.setenv("TINYML_RENODE_VENV", str(venv))
+    assert missing_piece() is None
