@@ -29,18 +29,7 @@ include=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"]
 command -v gcc >/dev/null || apt_missing+=(gcc)
 
 if [ ${#apt_missing[@]} -gt 0 ]; then
-  if ! command -v apt-get >/dev/null; then
-    echo "Renode needs these system packages, and this system has no apt-get to install them: ${apt_missing[*]}." >&2
-    exit 1
-  fi
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "installing ${apt_missing[*]} needs root, and sudo is not available." >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  echo "installing system packages for Renode: ${apt_missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  bash "$(dirname "$0")/apt-install.sh" Renode "${apt_missing[@]}"
 fi
 
 requirements="$renode_dir/tests/requirements.txt"
