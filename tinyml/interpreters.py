@@ -21,13 +21,22 @@ def _tflm():
     return runtime
 
 
+def validated(model_path: str | Path) -> str:
+    """The interpreters run native code on the model: they only ever see one that passes
+    tinyml.validate (through load_model), which raises a one-sentence ModelError otherwise."""
+    from .tflite_model import load_model
+
+    load_model(model_path)
+    return str(model_path)
+
+
 def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Outputs of the tflite-micro interpreter for a batch of inputs (first axis).
 
     Single-input, single-output models; the arrays keep the model's dtypes.
     """
     runtime = _tflm()
-    interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+    interp = runtime.Interpreter.from_file(validated(model_path), arena_size=_ARENA_HEADROOM_BYTES)
     shape = tuple(interp.get_input_details(0)["shape"])
     outs = []
     for sample in inputs:
@@ -42,7 +51,7 @@ def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Outputs of the LiteRT (ai-edge-litert) interpreter, reference kernels."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interp = Interpreter(model_path=str(model_path),
+    interp = Interpreter(model_path=validated(model_path),
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
@@ -64,8 +73,9 @@ def tflm_arena_bytes(model_path: str | Path) -> int:
     few KB. The tensor data part is the same on both.
     """
     runtime = _tflm()
+    path = validated(model_path)
     try:
-        interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+        interp = runtime.Interpreter.from_file(path, arena_size=_ARENA_HEADROOM_BYTES)
         details = interp.get_input_details(0)
         interp.set_input(np.zeros(tuple(details["shape"]), dtype=details["dtype"]), 0)
         interp.invoke()

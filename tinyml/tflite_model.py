@@ -169,32 +169,46 @@ def load_model(path: str | Path) -> TFLiteModel:
     if len(buf) < 8 or buf[4:8] != _TFLITE_IDENTIFIER:
         raise ModelError(f"{path} is not a TFLite flatbuffer (missing the 'TFL3' identifier).",
                          path=path)
+    from . import validate
+
     try:
         model = tflite.Model.GetRootAs(buf, 0)
-        if model.SubgraphsLength() < 1:
-            raise ModelError(f"{path} has no subgraph.", path=path)
+        validate.check_structure(path, schema_version=model.Version(), subgraphs=model.SubgraphsLength())
         graph = model.Subgraphs(0)
-        tensors = [_read_tensor(model, graph.Tensors(i), i) for i in range(graph.TensorsLength())]
+        tensors = [_read_tensor(path, model, graph.Tensors(i), i) for i in range(graph.TensorsLength())]
+        count = len(tensors)
         operators = []
         for i in range(graph.OperatorsLength()):
             op = graph.Operators(i)
+            validate.check_index(path, op.OpcodeIndex(), model.OperatorCodesLength(),
+                                 f"operator {i}'s opcode_index")
             code = model.OperatorCodes(op.OpcodeIndex())
             builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
             if builtin == 32:
                 name = "CUSTOM:" + (code.CustomCode() or b"?").decode("utf-8", "replace")
             else:
                 name = tflite.utils.BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}")
-            operators.append(Operator(
-                index=i, opcode=name,
-                inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
-                outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
-                options=_builtin_options(op, tflite), version=code.Version()))
-        return TFLiteModel(
+            inputs = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
+            outputs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
+            for k, index in enumerate(inputs):
+                validate.check_index(path, index, count, f"operator {i} ({name}) input {k}", optional=True)
+            for k, index in enumerate(outputs):
+                validate.check_index(path, index, count, f"operator {i} ({name}) output {k}")
+            operators.append(Operator(index=i, opcode=name, inputs=inputs, outputs=outputs,
+                                      options=_builtin_options(op, tflite), version=code.Version()))
+        graph_inputs = [int(x) for x in graph.InputsAsNumpy()] if graph.InputsLength() else []
+        graph_outputs = [int(x) for x in graph.OutputsAsNumpy()] if graph.OutputsLength() else []
+        for k, index in enumerate(graph_inputs):
+            validate.check_index(path, index, count, f"subgraph input {k}")
+        for k, index in enumerate(graph_outputs):
+            validate.check_index(path, index, count, f"subgraph output {k}")
+        result = TFLiteModel(
             path=path, size_bytes=len(buf), tensors=tensors, operators=operators,
-            inputs=[int(x) for x in graph.InputsAsNumpy()],
-            outputs=[int(x) for x in graph.OutputsAsNumpy()],
+            inputs=graph_inputs, outputs=graph_outputs,
             description=(model.Description() or b"").decode("utf-8", "replace"),
             schema_version=model.Version(), subgraph_count=model.SubgraphsLength())
+        validate.check_model(result)
+        return result
     except ModelError:
         raise
     except Exception as exc:  # flatbuffers raises assorted errors on truncated data
@@ -202,17 +216,16 @@ def load_model(path: str | Path) -> TFLiteModel:
                          path=path) from exc
 
 
-def _read_tensor(model: Any, t: Any, index: int) -> Tensor:
+def _read_tensor(path: Path, model: Any, t: Any, index: int) -> Tensor:
+    from . import validate
+
     dtype = _TENSOR_TYPES.get(t.Type(), f"type{t.Type()}")
     shape = tuple(int(x) for x in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-    data = None
+    raw = None
+    validate.check_index(path, t.Buffer(), model.BuffersLength(), f"tensor {index}'s buffer")
     buffer = model.Buffers(t.Buffer())
     if buffer is not None and buffer.DataLength() > 0:
         raw = buffer.DataAsNumpy().tobytes()
-        if dtype in ("int4", "string", "resource", "variant"):
-            data = np.frombuffer(raw, dtype=np.uint8)
-        else:
-            data = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
     elif buffer is not None and buffer.Offset() > 1:
         # Buffers past 2 GB are stored after the flatbuffer; tiny models never need it.
         raise ModelError("models with buffers stored outside the flatbuffer are not supported.")
@@ -225,6 +238,14 @@ def _read_tensor(model: Any, t: Any, index: int) -> Tensor:
         zero_point = (q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength()
                       else np.zeros(scale.shape, np.int64))
         qdim = q.QuantizedDimension()
-    return Tensor(index=index, name=(t.Name() or b"").decode("utf-8", "replace"), shape=shape,
-                  dtype=dtype, data=data, scale=scale, zero_point=zero_point,
-                  quantized_dimension=qdim, is_variable=bool(t.IsVariable()))
+    tensor = Tensor(index=index, name=(t.Name() or b"").decode("utf-8", "replace"), shape=shape,
+                    dtype=dtype, data=None, scale=scale, zero_point=zero_point,
+                    quantized_dimension=qdim, is_variable=bool(t.IsVariable()))
+    validate.check_tensor(path, tensor, buffer_bytes=None if raw is None else len(raw),
+                          known_type=t.Type() in _TENSOR_TYPES)
+    if raw is not None:
+        if dtype in ("int4", "string", "resource", "variant"):
+            tensor.data = np.frombuffer(raw, dtype=np.uint8)
+        else:
+            tensor.data = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
+    return tensor
