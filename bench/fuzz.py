@@ -55,8 +55,10 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     return kind, bytes(buf)
 
 
-def exercise(path: Path) -> str:
-    """What tinyml's readers did with one model file: 'accepted', 'refused' or 'crash: ...'."""
+def exercise(path: Path, interpreters: bool = False) -> str:
+    """What tinyml's readers did with one model file: 'accepted', 'refused' or 'crash: ...'.
+    With interpreters, an accepted model also goes through the tflite-micro interpreter (in its
+    worker process): 'contained' when it died there and tinyml said so in one sentence."""
     from tinyml.analyze import analyze
     from tinyml.errors import ModelError, TinyMLError
     from tinyml.runtimes.aot import check_supported, plan_arena
@@ -70,6 +72,13 @@ def exercise(path: Path) -> str:
         except TinyMLError:
             return "refused"                 # an operator the aot runtime does not run
         plan_arena(model)
+        if interpreters:
+            from tinyml.interpreters import tflm_arena_bytes
+
+            try:
+                tflm_arena_bytes(path)
+            except ModelError as exc:
+                return "contained" if "crashed" in exc.message else "refused"
         return "accepted"
     except ModelError:
         return "refused"
@@ -77,7 +86,7 @@ def exercise(path: Path) -> str:
         return f"crash: {type(exc).__name__}: {exc} | {traceback.format_exc().splitlines()[-3].strip()}"
 
 
-def run(models: list[Path], mutants: int, seed: int, say=print) -> Counter:
+def run(models: list[Path], mutants: int, seed: int, say=print, interpreters: bool = False) -> Counter:
     rng = random.Random(seed)
     outcomes: Counter = Counter()
     originals = [(m, m.read_bytes()) for m in models]
@@ -87,9 +96,9 @@ def run(models: list[Path], mutants: int, seed: int, say=print) -> Counter:
             kind, mutant = mutate(data, rng)
             path = Path(tmp) / f"{model.stem}-{n}.tflite"
             path.write_bytes(mutant)
-            outcome = exercise(path)
+            outcome = exercise(path, interpreters)
             outcomes[outcome.split(":")[0]] += 1
-            if outcome.startswith("crash"):
+            if outcome.startswith("crash") or outcome == "contained":
                 say(f"mutant {n} ({kind} of {model.name}, seed {seed}): {outcome}")
                 (Path(tmp).parent / f"tinyml-fuzz-crash-{seed}-{n}.tflite").write_bytes(mutant)
             path.unlink()
@@ -101,11 +110,13 @@ def main() -> None:
     parser.add_argument("models", nargs="*", type=Path)
     parser.add_argument("--mutants", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--interpreters", action="store_true",
+                        help="also run accepted mutants through the tflite-micro interpreter (isolated)")
     args = parser.parse_args()
     models = args.models or sorted((ROOT.parent / "shared" / "models").glob("*.tflite"))
     if not models:
         raise SystemExit("name the models to mutate (no ../shared/models here)")
-    outcomes = run(models, args.mutants, args.seed)
+    outcomes = run(models, args.mutants, args.seed, interpreters=args.interpreters)
     print(", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())))
     sys.exit(1 if outcomes.get("crash") else 0)
 

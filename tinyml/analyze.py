@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import sha256_file, write_json
+from .errors import ModelError
 from .tflite_model import Operator, TFLiteModel, load_model
 
 
@@ -126,7 +127,12 @@ def analyze(model_path: Path, *, measure_arena: bool = True) -> Analysis:
     params = sum(t.num_elements for t in constants if t.index not in shape_inputs)
     activations = sorted((t for t in model.tensors if not t.is_constant),
                          key=lambda t: (-t.nbytes, t.index))[:5]
-    arena = tflm_arena_bytes(model_path) if measure_arena else None
+    arena, arena_unknown = None, None
+    if measure_arena:
+        try:
+            arena = tflm_arena_bytes(model_path)
+        except ModelError as exc:          # TFLM cannot allocate or run it: the figure is unknown
+            arena_unknown = exc.message
     return Analysis(
         model=str(model_path), sha256=sha256_file(model_path), size_bytes=model.size_bytes,
         operators=layers, opcode_counts=counts, params=params,
@@ -135,7 +141,8 @@ def analyze(model_path: Path, *, measure_arena: bool = True) -> Analysis:
                               "produced_by": (p.index if (p := model.producer(t.index)) else None)}
                              for t in activations],
         arena_bytes_tflm_host=arena,
-        arena_note=("measured with the Python tflite-micro interpreter on this 64-bit host: TFLM's "
+        arena_note=(f"unknown: {arena_unknown}" if arena_unknown else
+                    "measured with the Python tflite-micro interpreter on this 64-bit host: TFLM's "
                     "pointer-sized bookkeeping is larger than on a 32-bit Cortex-M, so this over-estimates "
                     "the device arena slightly; tensor data is the same"),
         input=_tensor_dict(model, model.inputs[0]), output=_tensor_dict(model, model.outputs[0]),

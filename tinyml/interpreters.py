@@ -30,13 +30,69 @@ def validated(model_path: str | Path) -> str:
     return str(model_path)
 
 
+# --- isolation: the interpreters are native code fed an untrusted file ----------------------
+# They run in a worker process of their own (spawned, so no TensorFlow state is inherited), kept
+# for the next call; a model that still makes one die (a signal) becomes a ModelError naming the
+# model and the signal, and the next call gets a fresh worker.
+_WORKER = None
+
+
+def _worker():
+    global _WORKER
+    if _WORKER is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _WORKER
+
+
+def _isolated(name: str, model_path: str | Path, *args):
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _WORKER
+    path = validated(model_path)
+    try:
+        return _worker().submit(_call, name, path, *args).result()
+    except BrokenProcessPool as exc:
+        _WORKER = None
+        raise ModelError(f"{model_path}: the {_ENGINES[name]} interpreter crashed on this model (its process "
+                         "died with a signal); tinyml cannot use it as a reference for this model.",
+                         path=model_path) from exc
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - its Python layer reads parts of the file tinyml does not
+        raise ModelError(f"{model_path}: the {_ENGINES[name]} interpreter cannot read this model "
+                         f"({type(exc).__name__}: {exc}).", path=model_path) from exc
+
+
+def _call(name: str, *args):
+    return _LOCAL[name](*args)
+
+
 def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """Outputs of the tflite-micro interpreter for a batch of inputs (first axis), run isolated."""
+    return _isolated("run_tflm", model_path, np.asarray(inputs))
+
+
+def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+    """Outputs of the LiteRT (ai-edge-litert) interpreter, reference kernels, run isolated."""
+    return _isolated("run_litert", model_path, np.asarray(inputs))
+
+
+def tflm_arena_bytes(model_path: str | Path) -> int:
+    """Arena bytes the tflite-micro interpreter used for this model, run isolated (see
+    _tflm_arena_bytes)."""
+    return _isolated("tflm_arena_bytes", model_path)
+
+
+def _run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Outputs of the tflite-micro interpreter for a batch of inputs (first axis).
 
     Single-input, single-output models; the arrays keep the model's dtypes.
     """
     runtime = _tflm()
-    interp = runtime.Interpreter.from_file(validated(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+    interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
     shape = tuple(interp.get_input_details(0)["shape"])
     outs = []
     for sample in inputs:
@@ -47,11 +103,11 @@ def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs) if outs else np.zeros((0,), np.int8)
 
 
-def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
+def _run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Outputs of the LiteRT (ai-edge-litert) interpreter, reference kernels."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interp = Interpreter(model_path=validated(model_path),
+    interp = Interpreter(model_path=str(model_path),
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
@@ -64,7 +120,7 @@ def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs) if outs else np.zeros((0,), out["dtype"])
 
 
-def tflm_arena_bytes(model_path: str | Path) -> int:
+def _tflm_arena_bytes(model_path: str | Path) -> int:
     """Arena bytes the tflite-micro interpreter used for this model.
 
     Measured on this 64-bit host: TFLM's pointer-sized bookkeeping (TfLiteTensor,
@@ -73,9 +129,8 @@ def tflm_arena_bytes(model_path: str | Path) -> int:
     few KB. The tensor data part is the same on both.
     """
     runtime = _tflm()
-    path = validated(model_path)
     try:
-        interp = runtime.Interpreter.from_file(path, arena_size=_ARENA_HEADROOM_BYTES)
+        interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
         details = interp.get_input_details(0)
         interp.set_input(np.zeros(tuple(details["shape"]), dtype=details["dtype"]), 0)
         interp.invoke()
@@ -89,3 +144,7 @@ def tflm_arena_bytes(model_path: str | Path) -> int:
         raise ModelError(f"{model_path}: tflite-micro did not report its arena usage.",
                          path=model_path)
     return int(match.group(1))
+
+
+_LOCAL = {"run_tflm": _run_tflm, "run_litert": _run_litert, "tflm_arena_bytes": _tflm_arena_bytes}
+_ENGINES = {"run_tflm": "tflite-micro", "run_litert": "LiteRT", "tflm_arena_bytes": "tflite-micro"}

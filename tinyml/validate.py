@@ -220,6 +220,11 @@ def _bias(o: _Op, channels: int) -> None:
     bias = o.tensor("bias", 2, optional=True)
     if bias is not None and _elements(bias) != channels:
         raise o.fail(f"{o.label(bias, 'bias')} has {_elements(bias)} elements for {channels} output channels")
+    x = o.tensor("input", 0)
+    wanted = {"int8": ("int32",), "int16": ("int64", "int32")}.get(x.dtype)
+    if bias is not None and wanted and bias.dtype not in wanted:
+        raise o.fail(f"{o.label(bias, 'bias')} is {bias.dtype}; with {x.dtype} activations it must be "
+                     f"{' or '.join(wanted)}")
 
 
 def _conv(o: _Op) -> None:
