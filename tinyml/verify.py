@@ -162,7 +162,7 @@ def _tflm_intermediates(model_path: Path, inputs: np.ndarray, tensors: list[int]
 
 def verify(model_path: str | Path, build_dir: str | Path, *, runtime: str = "aot", samples: int = 50,
            seed: int = 0, dataset: str | None = None, per_layer: bool = False,
-           compare_litert: bool = True, check: bool = True) -> VerifyResult:
+           compare_litert: bool = True, check: bool = True, sanitize: bool = False) -> VerifyResult:
     """Run the runtime on the host and compare with tflite-micro (and LiteRT).
 
     With check (the default), raises ThresholdError (exit code 1) when any
@@ -194,10 +194,11 @@ def verify(model_path: str | Path, build_dir: str | Path, *, runtime: str = "aot
         source = "random"
     n = len(inputs)
 
-    exe = build_runner(project, work / "runner", log_path=work / "build.log", per_layer=per_layer)
+    exe = build_runner(project, work / "runner", log_path=work / "build.log", per_layer=per_layer,
+                       sanitize=sanitize)
     layer_bytes = [model.tensor(op.outputs[0]).nbytes for op in model.operators] if per_layer else None
     got, layers = run_runner(exe, inputs.reshape(n, -1).view(np.uint8), work, output_bytes=project.output.size_bytes,
-                             layer_bytes=layer_bytes, log_path=work / "run.log")
+                             layer_bytes=layer_bytes, log_path=work / "run.log", sanitize=sanitize)
 
     out_t = model.output_tensors[0]
     agreements = [_agreement("tflite-micro", got, run_tflm(model_path, inputs), out_t.dtype)]

@@ -284,7 +284,7 @@ def sweep_models(tmp_path_factory):
 
 
 def check_bit_exact(model_path: Path, work: Path, kernels_object: Path, samples: int = SAMPLES,
-                    seed: int = 1) -> tuple[bool, str, list[str]]:
+                    seed: int = 1, sanitize: bool = False) -> tuple[bool, str, list[str]]:
     """Generate, build, run; compare with tflite-micro. Returns (ok, message, opcodes)."""
     from tinyml.interpreters import run_tflm
     from tinyml.runtimes.aot import generate
@@ -294,7 +294,7 @@ def check_bit_exact(model_path: Path, work: Path, kernels_object: Path, samples:
     model = load_model(model_path)
     project = generate(model_path, work / "project")
     exe = build_runner(project, work / "runner", log_path=work / "build.log", per_layer=False,
-                       kernels_object=kernels_object)
+                       kernels_object=kernels_object, sanitize=sanitize)
     t = model.input_tensors[0]
     rng = np.random.default_rng(seed)
     if t.dtype == "int8":
@@ -302,7 +302,7 @@ def check_bit_exact(model_path: Path, work: Path, kernels_object: Path, samples:
     else:
         x = rng.uniform(-3, 3, size=(samples, *t.shape)).astype(np.float32)
     got, _ = run_runner(exe, x.reshape(samples, -1).view(np.uint8), work,
-                        output_bytes=project.output.size_bytes)
+                        output_bytes=project.output.size_bytes, sanitize=sanitize, log_path=work / "run.log")
     ref = np.ascontiguousarray(run_tflm(model_path, x)).reshape(samples, -1).view(np.uint8)
     same = (got == ref).all(axis=1)
     ops = [op.opcode for op in model.operators]
@@ -320,6 +320,27 @@ def test_single_operator_sweep(family, tmp_path, kernels_object, sweep_models):
     assert EXPECTED_OPERATORS[family] <= seen, f"the {family} models no longer reach " \
         f"{sorted(EXPECTED_OPERATORS[family] - seen)}"
     print(f"{family}: {len(results)} models bit-exact: " + "; ".join(m for _, m, _ in results))
+
+
+@pytest.fixture(scope="module")
+def sanitized_kernels_object(tmp_path_factory) -> Path:
+    from tinyml.resources import data_dir
+    from tinyml.runtimes.aot.host import build_kernels_object
+
+    d = tmp_path_factory.mktemp("kernels_sanitized")
+    return build_kernels_object(data_dir("firmware_templates") / "aot" / "kernels", d / "tinyml_kernels.o",
+                                sanitize=True)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_single_operator_sweep_under_the_sanitizers(family, tmp_path, sanitized_kernels_object, sweep_models):
+    """Every sweep model again, built with AddressSanitizer and UBSan: run_runner raises on any
+    report (out-of-bounds access, signed overflow, misaligned load, leak)."""
+    paths = sweep_models(family)
+    results = [check_bit_exact(p, tmp_path / name, sanitized_kernels_object, samples=3, sanitize=True)
+               for name, p in paths.items()]
+    failures = [msg for ok, msg, _ in results if not ok]
+    assert not failures, "not bit-exact with tflite-micro:\n" + "\n".join(failures)
 
 
 # The kernels' SMLAD paths (Cortex-M4) differ from the host's portable C: run

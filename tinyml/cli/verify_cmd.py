@@ -19,9 +19,11 @@ from .common import build_dir_option, console, emit_json, json_option
               help="Use held-out samples of a dataset ('digits', .npz, .csv, folder) instead of random inputs.")
 @click.option("--per-layer", is_flag=True,
               help="Also compare every operator's output with tflite-micro's and name the first that differs.")
+@click.option("--sanitize", is_flag=True,
+              help="Build the host runner with AddressSanitizer and UBSan; any report is an error.")
 @build_dir_option
 @json_option
-def verify(model, runtime, samples, seed, dataset, per_layer, build_dir, as_json):
+def verify(model, runtime, samples, seed, dataset, per_layer, sanitize, build_dir, as_json):
     """Compile the generated C for the host and compare every output byte with
     the tflite-micro interpreter (the contract) and with LiteRT.
 
@@ -31,11 +33,12 @@ def verify(model, runtime, samples, seed, dataset, per_layer, build_dir, as_json
     Example:
       tinyml verify build/digits/quantize/model.tflite --runtime aot -n 100
       tinyml verify kws_ref_model.tflite --per-layer --json
+      tinyml verify kws_ref_model.tflite --sanitize -n 5
     """
     from ..verify import verify as run_verify
 
     result = run_verify(model, build_dir, runtime=runtime, samples=samples, seed=seed, dataset=dataset,
-                        per_layer=per_layer, check=False)
+                        per_layer=per_layer, check=False, sanitize=sanitize)
     if as_json:
         emit_json(result)
     else:

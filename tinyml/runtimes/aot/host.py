@@ -13,6 +13,11 @@ from .project import AotProject
 
 # The flags the generated code must pass cleanly.
 HOST_CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c99"]
+# `tinyml verify --sanitize`: AddressSanitizer and UBSan, the first report ends the run
+SANITIZE_CFLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
+                 "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86"}
+SANITIZER_EXIT = 86
 
 
 def host_dir() -> Path:
@@ -21,22 +26,23 @@ def host_dir() -> Path:
 
 def build_runner(project: AotProject, exe_path: Path, *, log_path: Path | None = None,
                  per_layer: bool = True, kernels_object: Path | None = None,
-                 timeout_s: float = 300) -> Path:
+                 timeout_s: float = 300, sanitize: bool = False) -> Path:
     """Compile model.c + kernels + the host runner into exe_path.
 
     With per_layer the runner can dump every operator's output
     (TINYML_DEBUG_TENSORS); the model's arithmetic is the same either way.
     kernels_object, if given, is a prebuilt tinyml_kernels.o (tests reuse one).
+    With sanitize the runner is built with AddressSanitizer and UBSan (SANITIZE_CFLAGS).
     """
     gcc = proc.require_tool("gcc", "install the host C compiler (Debian/Ubuntu: apt-get install gcc)")
     out = project.out_dir.resolve()
     host = host_dir()
-    argv: list[str | Path] = [gcc, *HOST_CFLAGS]
+    argv: list[str | Path] = [gcc, *HOST_CFLAGS, *(SANITIZE_CFLAGS if sanitize else [])]
     argv += [f"-I{out / d}" for d in project.include_dirs] + [f"-I{host}"]
     if per_layer:
         argv += ["-DTINYML_DEBUG_TENSORS", '-DTINYML_HOOKS_FILE="tinyml_host_hooks.h"']
     sources = [out / s for s in project.sources]
-    if kernels_object is not None:
+    if kernels_object is not None:       # built with the same sanitize setting (build_kernels_object)
         sources = [s for s in sources if s.name != "tinyml_kernels.c"] + [kernels_object]
     # gcc runs in the project folder: the output path must not be relative to the caller's
     exe_path = Path(exe_path).resolve()
@@ -46,17 +52,28 @@ def build_runner(project: AotProject, exe_path: Path, *, log_path: Path | None =
     return exe_path
 
 
-def build_kernels_object(kernel_dir: Path, obj_path: Path, *, log_path: Path | None = None) -> Path:
+def sanitizer_report(stderr: str) -> str | None:
+    """The first line of an AddressSanitizer or UBSan report, without the process id prefix."""
+    import re
+
+    for line in stderr.splitlines():
+        if "ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line or "runtime error:" in line:
+            return re.sub(r"^==\d+==", "", line).strip()
+    return None
+
+
+def build_kernels_object(kernel_dir: Path, obj_path: Path, *, log_path: Path | None = None,
+                         sanitize: bool = False) -> Path:
     gcc = proc.require_tool("gcc", "install the host C compiler (Debian/Ubuntu: apt-get install gcc)")
     obj_path.parent.mkdir(parents=True, exist_ok=True)
-    proc.run([gcc, *HOST_CFLAGS, f"-I{kernel_dir}", "-c", kernel_dir / "tinyml_kernels.c", "-o", obj_path],
+    proc.run([gcc, *HOST_CFLAGS, *(SANITIZE_CFLAGS if sanitize else []), f"-I{kernel_dir}", "-c", kernel_dir / "tinyml_kernels.c", "-o", obj_path],
              log_path=log_path, timeout_s=120)
     return obj_path
 
 
 def run_runner(exe_path: Path, inputs: np.ndarray, work_dir: Path, *, output_bytes: int,
                layer_bytes: list[int] | None = None, log_path: Path | None = None,
-               timeout_s: float = 600) -> tuple[np.ndarray, list[list[bytes]] | None]:
+               timeout_s: float = 600, sanitize: bool = False) -> tuple[np.ndarray, list[list[bytes]] | None]:
     """Feed inputs (n, input bytes) through the runner; outputs as uint8 (n, output_bytes).
 
     With layer_bytes (the output size of every operator, in order) also
@@ -71,7 +88,15 @@ def run_runner(exe_path: Path, inputs: np.ndarray, work_dir: Path, *, output_byt
     argv: list[str | Path] = [exe_path, in_path, out_path]
     if layer_bytes is not None:
         argv.append(layers_path)
-    proc.run(argv, log_path=log_path, timeout_s=timeout_s)
+    if sanitize:
+        result = proc.run(argv, log_path=log_path, timeout_s=timeout_s, env=SANITIZER_ENV, check=False)
+        report = sanitizer_report(result.stderr)
+        if report is not None or result.returncode != 0:
+            what = report or f"the host runner failed with exit code {result.returncode}"
+            raise ToolError(f"the generated C misbehaved under the sanitizers: {what} (log: {log_path}).",
+                            log_path=log_path)
+    else:
+        proc.run(argv, log_path=log_path, timeout_s=timeout_s)
     data = np.frombuffer(out_path.read_bytes(), dtype=np.uint8)
     if data.size != n * output_bytes:
         raise ToolError(f"the host runner wrote {data.size} bytes for {n} inputs "
