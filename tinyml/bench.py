@@ -56,7 +56,7 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
           notify: Callable[[str], None] | None = None, runtime_choices: list[dict] | None = None) -> BenchResult:
     from .build import build_project
     from .emulate import build_record, host_outputs, run_project
-    from .emulators.base import get_runner
+    from .emulators import get_runner
     from .firmware import _load_board, bench_samples, render_firmware
 
     say = notify or (lambda _m: None)

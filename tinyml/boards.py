@@ -58,7 +58,8 @@ from .errors import BoardError
 
 ENV_VAR = "TINYML_BOARDS_DIR"
 CORES_FILE = "cores.yaml"
-RESERVED_NAMES = {"cores"}
+QEMU_MACHINES_FILE = "qemu-machines.yaml"
+RESERVED_NAMES = {"cores", "qemu-machines"}   # data files beside the boards, not boards
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmM]?)\s*$")
 SIZE_EXPECTED = "a size such as 256K, 1M or a byte count"
@@ -493,6 +494,44 @@ def _yaml_load(path: Path) -> Any:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise BoardError(f"{_display(path)}: not valid YAML{where} ({problem}).", path=path) from exc
+
+
+# ----------------------------------------------------------------------------- machine facts
+
+def source_of(board) -> str:
+    """The board file's name for messages (`mps2-an386.yaml`), from a Board or a plain dict."""
+    if isinstance(board, dict):
+        path = board.get("source_path")
+        name = board.get("name")
+    else:
+        path = getattr(board, "source_path", None) or (getattr(board, "model_extra", None) or {}).get("source_path")
+        name = getattr(board, "name", None)
+    return Path(path).name if path else f"{name}.yaml"
+
+
+@lru_cache(maxsize=1)
+def qemu_machines() -> dict[str, dict]:
+    """boards/qemu-machines.yaml: facts about QEMU's model of each machine (SysTick rate)."""
+    from .resources import data_dir
+
+    path = data_dir("boards") / QEMU_MACHINES_FILE
+    raw = _yaml_load(path) or {}
+    if not isinstance(raw, dict):
+        raise BoardError(f"{QEMU_MACHINES_FILE}: expected a mapping of QEMU machine names.", path=path)
+    for machine, facts in raw.items():
+        hz = facts.get("systick_hz") if isinstance(facts, dict) else None
+        if not isinstance(hz, int) or isinstance(hz, bool) or hz <= 0:
+            raise BoardError(f"{QEMU_MACHINES_FILE}: field {machine}.systick_hz: expected a positive "
+                             f"integer in Hz, got {hz!r}.", path=path)
+    return raw
+
+
+def qemu_systick_hz(machine: str, fallback_hz: int) -> tuple[int, bool]:
+    """(SysTick rate of the machine in QEMU, known): the fallback when the machine is not listed."""
+    facts = qemu_machines().get(machine)
+    if facts is not None:
+        return int(facts["systick_hz"]), True
+    return int(fallback_hz), False
 
 
 # ----------------------------------------------------------------------------- search path

@@ -118,7 +118,8 @@ def build_record(*, harness: HarnessResult, board: str, emulator: str, machine: 
 
 def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float = 300) -> tuple[HarnessResult, object]:
     """Run a built emulator-variant project; returns the parsed, complete harness result."""
-    from .emulators.base import RunRequest, get_runner
+    from .emulators import get_runner
+    from .emulators.base import RunRequest
     from .firmware import FirmwareProject
 
     project = FirmwareProject.load(project_dir)
@@ -157,7 +158,7 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
             jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None,
             runtime_choice: dict | None = None, keep_open: bool = False) -> EmulateResult:
     from .build import build_project
-    from .emulators.base import get_runner
+    from .emulators import get_runner
     from .firmware import project_dir_for, render_firmware, resolve_inputs
 
     say = notify or (lambda _m: None)
@@ -205,7 +206,8 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
                     keep_open: bool) -> EmulateResult:
     """The board's own device firmware (its UART driver, DWT, clock init) on Renode's model of the board."""
     from .build import build_project
-    from .emulators.base import RunRequest, get_runner
+    from .emulators import get_runner
+    from .emulators.base import RunRequest
     from .firmware import project_dir_for, render_firmware
     from .renode import plan, write_suite
 
