@@ -2,7 +2,7 @@
 and one self-contained HTML page with plots.
 
 It only reads artifacts (metrics.json files, analyze/analysis.json,
-check/*.json, firmware/*/build/size.json, emulate/*.json); a stage that has
+check/<board>-<runtime>.json, firmware/*/build/size.json, emulate/*.json); a stage that has
 not run is simply absent from the report.
 """
 
@@ -236,11 +236,11 @@ def _tables(data: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                                                   "agreement with host int8"], acc_rows))
 
     fit_rows = []
-    for board, check in data["checks"].items():
+    for key, check in data["checks"].items():
         if not isinstance(check, dict):
             continue
         flash, ram = check.get("flash") or {}, check.get("ram") or {}
-        fit_rows.append([board, check.get("runtime", ""), check.get("basis", ""),
+        fit_rows.append([check.get("board", key), check.get("runtime", ""), check.get("basis", ""),
                          f"{_num(flash.get('used_bytes'))} / {_num(flash.get('available_bytes'))}",
                          f"{_num(ram.get('used_bytes'))} / {_num(ram.get('available_bytes'))}",
                          "fits" if check.get("fits") else "DOES NOT FIT"])

@@ -4,6 +4,7 @@ thresholds turn into a non-zero exit so the run can gate CI."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,11 @@ class StageOutcome:
     name: str
     skipped: bool
     detail: str = ""
+    seconds: float = 0.0            # wall time of the stage (the stamp check alone when skipped)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "skipped": self.skipped, "detail": self.detail,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -27,7 +33,20 @@ class RunResult:
     stages: list[StageOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     report_dir: Path | None = None
+    runtime: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"build_dir": str(self.build_dir), "report": str(self.report_dir) if self.report_dir else None,
+                "runtime": self.runtime,
+                "stages": [s.to_dict() for s in self.stages],
+                "total_seconds": round(sum(s.seconds for s in self.stages), 3),
+                "notes": self.notes, "warnings": self.warnings, "threshold_failures": self.failures,
+                "passed": not self.failures}
+
+
+RUN_RECORD = "run.json"     # <build>/run.json: the last `tinyml run`'s stages and their wall times
 
 
 def _dataset_spec(project: Project) -> DatasetSpec | None:
@@ -47,20 +66,39 @@ class _Runner:
     def __init__(self, project: Project, build_dir: Path, progress, say: Callable[[str], None]):
         self.project, self.build, self.progress, self.say = project, build_dir, progress, say
         self.result = RunResult(build_dir)
+        self.check_paths: list[Path] = []      # this run's fit checks, for the thresholds
 
     def stage(self, name: str, stage_dir: Path, key: str, outputs: list[Path], action: Callable[[], str]):
         # Stamps live apart from the artifacts, so that no stage or the report mistakes them for results.
         stage_dir = self.build / ".stamps"
+        start = time.perf_counter()
         if up_to_date(stage_dir, name, key, outputs):
-            self.result.stages.append(StageOutcome(name, True, "inputs unchanged"))
+            self.result.stages.append(StageOutcome(name, True, "inputs unchanged", time.perf_counter() - start))
             self.say(f"skip  {name}: inputs unchanged")
             return
         self.say(f"run   {name}")
         detail = action() or ""
         record(stage_dir, name, key)
-        self.result.stages.append(StageOutcome(name, False, detail))
+        seconds = time.perf_counter() - start
+        self.result.stages.append(StageOutcome(name, False, detail, seconds))
         if detail:
             self.say(f"       {detail}")
+        self.say(f"       {_duration(seconds)}")
+
+    def warn_new(self) -> None:
+        """Say each accuracy warning the artifacts now give, once (a skipped stage's too)."""
+        from .guardrails import accuracy_warnings
+
+        for warning in accuracy_warnings(self.build):
+            if warning not in self.result.warnings:
+                self.result.warnings.append(warning)
+                self.say(f"warning: {warning}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
 
 
 def run_project(project: Project, *, boards: list[str] | None = None, runtime: str | None = None,
@@ -112,6 +150,7 @@ def run_project(project: Project, *, boards: list[str] | None = None, runtime: s
         params = {"representative_samples": project.quantize.representative_samples}
         r.stage("quantize", build / "quantize", stage_key(params, [src, build / "model" / "heldout.npz"]), [int8],
                 lambda: _quantize(quantize, build, project.quantize.representative_samples, progress))
+        r.warn_new()
 
     # 4. analyze
     from .analyze import analyze_to_build
@@ -121,12 +160,21 @@ def run_project(project: Project, *, boards: list[str] | None = None, runtime: s
     # 5-7. fit check, firmware, emulation: see _board_stages
     _board_stages(r, int8, check_boards, emulate_boards, n_samples, boards_dirs)
 
-    # 8. report, always
+    # 8. report, always; run.json first so that the report shows this run's stage times
+    from .artifacts import write_json
     from .report import report
+    r.result.failures = evaluate_thresholds(project, build, emulate_boards, r.check_paths)
+    write_json(build / RUN_RECORD, r.result.to_dict())
+    start = time.perf_counter()
     r.result.report_dir = report(build, boards_dirs).out_dir
-    r.result.stages.append(StageOutcome("report", False, str(r.result.report_dir / "report.html")))
+    seconds = time.perf_counter() - start
+    r.result.stages.append(StageOutcome("report", False, str(r.result.report_dir / "report.html"), seconds))
     say(f"run   report -> {r.result.report_dir / 'report.html'}")
-    r.result.failures = evaluate_thresholds(project, build, emulate_boards)
+    say(f"       {_duration(seconds)}")
+    write_json(build / RUN_RECORD, r.result.to_dict())
+    total = sum(s.seconds for s in r.result.stages)
+    say("stage times: " + ", ".join(f"{s.name} {_duration(s.seconds)}" + (" (skipped)" if s.skipped else "")
+                                    for s in r.result.stages) + f"; total {_duration(total)}")
     return r.result
 
 
@@ -159,6 +207,7 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     project, build = r.project, r.build
     choice = resolve_runtime(project.runtime)
     runtime = choice.runtime
+    r.result.runtime = runtime
     if choice.note:
         r.result.notes.append(choice.note)
         r.say(f"runtime auto: {choice.note}")
@@ -166,10 +215,12 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     heldout = build / "model" / "heldout.npz"
 
     # 5. fit check on every board
+    from .check import check_path
     fitting = set()
     for name in check_boards:
         board = load_board(name, boards_dirs)
-        out = build / "check" / f"{board.name}.json"
+        out = check_path(build, board.name, runtime)
+        r.check_paths.append(out)
         key = stage_key({"runtime": runtime}, [int8, board.source_path])
 
         def do_check(board=board):
@@ -185,7 +236,8 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     for name in check_boards:
         board = load_board(name, boards_dirs)
         if board.name not in fitting:
-            r.say(f"skip  build {board.name}: the model does not fit (see check/{board.name}.json)")
+            r.say(f"skip  build {board.name}: the model does not fit "
+                  f"(see {check_path(build, board.name, runtime).relative_to(build)})")
             continue
         from .firmware import project_dir_for
         proj = project_dir_for(build, board.name, runtime, "device")
@@ -221,8 +273,10 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
         r.stage(f"emulate {board.name}", build / "emulate", key, [out], do_emulate)
 
 
-def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str]) -> list[str]:
-    """Every threshold the results miss, as one sentence each."""
+def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str],
+                        check_paths: list[Path] | None = None) -> list[str]:
+    """Every threshold the results miss, as one sentence each. `check_paths`: this run's
+    fit checks (check/<board>-<runtime>.json); by default every check in the build."""
     import json
     t = project.thresholds
     failures = []
@@ -243,7 +297,9 @@ def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str]
         ms = (res.get("latency") or {}).get("estimated_ms_at_clock")
         if t.max_latency_ms is not None and ms is not None and ms > t.max_latency_ms:
             failures.append(f"{board}: estimated latency {ms:.2f} ms exceeds max_latency_ms {t.max_latency_ms:g}.")
-    for path in sorted((build / "check").glob("*.json")):
+    if check_paths is None:
+        check_paths = sorted((build / "check").glob("*.json"))
+    for path in check_paths:
         res = json.loads(path.read_text())
         for region, limit in (("flash", t.min_flash_headroom_percent), ("ram", t.min_ram_headroom_percent)):
             part = res.get(region) or {}
