@@ -721,3 +721,42 @@ def board_summary(board: Board) -> dict:
     data["source_path"] = str(board.source_path) if board.source_path else None
     data["ram_reserve_bytes"] = board.ram_reserve_bytes
     return data
+
+
+# ----------------------------------------------------------------------------- energy
+
+ESTIMATE_SUPPLY_V = 3.3    # supply assumed where no datasheet figure names one
+
+
+def energy_basis(board, boards_dirs: Iterable[str | Path] | None = None) -> dict:
+    """The active current per MHz behind an energy-per-inference figure, and where it comes from.
+
+    A board file's `power` is the datasheet's figure (named in the file). A board
+    without one (the QEMU machines, MCUs whose datasheet gives no per-MHz figure) gets
+    its core's typical figure: the median of the datasheet figures of the shipped
+    boards with that core, or of all shipped boards when none has it, and is labelled
+    an estimate with the boards it came from.
+    """
+    power = getattr(board, "power", None)
+    if power is not None:
+        return {"active_ua_per_mhz": float(power.active_ua_per_mhz), "supply_v": float(power.supply_v),
+                "clock_hz": int(board.clock_hz), "kind": "datasheet",
+                "source": f"{source_of(board)}: {power.note or board.datasheet}"}
+    import statistics
+
+    by_mcu: dict[str, Board] = {}      # one figure per MCU (two boards with one chip count once)
+    for b in list_boards(boards_dirs):
+        if getattr(b, "power", None) is not None:
+            by_mcu.setdefault(b.mcu, b)
+    with_figures = list(by_mcu.values())
+    same_core = [b for b in with_figures if b.core == board.core]
+    pool = same_core or with_figures
+    if not pool:
+        return {}
+    figure = float(statistics.median_low(b.power.active_ua_per_mhz for b in pool))
+    names = ", ".join(f"{b.mcu} {b.power.active_ua_per_mhz:g}" for b in pool)
+    which = f"the shipped {board.core} boards" if same_core else f"all shipped boards (none with a {board.core})"
+    return {"active_ua_per_mhz": figure, "supply_v": ESTIMATE_SUPPLY_V, "clock_hz": int(board.clock_hz),
+            "kind": "core typical (estimate)",
+            "source": (f"{board.name} has no datasheet current per MHz: the median of the datasheet figures "
+                       f"of {which} (uA/MHz: {names}) at an assumed {ESTIMATE_SUPPLY_V:g} V")}

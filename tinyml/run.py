@@ -46,6 +46,7 @@ class RunResult:
                 "passed": not self.failures}
 
 
+PROFILE_SAMPLES = 3        # inputs the per-layer profile runs (its counts are per input, not a median of many)
 RUN_RECORD = "run.json"     # <build>/run.json: the last `tinyml run`'s stages and their wall times
 
 
@@ -246,9 +247,13 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
         def do_build(board=board):
             from .build import build as run_build
             from .firmware import firmware
+            from .check import check_to_build
             firmware(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
             res = run_build(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
-            return f"flash {res.size['flash_bytes']:,} B, RAM {res.size['ram_bytes']:,} B"
+            # The fit check again, now from the linked ELF: the estimate is replaced.
+            checked, _ = check_to_build(int8, board.name, build, runtime=runtime, boards_dirs=boards_dirs)
+            return (f"flash {res.size['flash_bytes']:,} B, RAM {res.size['ram_bytes']:,} B; "
+                    f"fit check from the linked ELF: {checked.verdict()}")
         r.stage(f"build {board.name}", proj, key, [proj / "build" / "firmware.elf"], do_build)
 
     # 7. emulation on the emulate boards
@@ -271,6 +276,25 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
                     + (f", device accuracy {acc:.2%}" if acc is not None else "")
                     + (f", median {lat.get('median'):,} {lat.get('unit')}" if lat.get("median") else ""))
         r.stage(f"emulate {board.name}", build / "emulate", key, [out], do_emulate)
+
+        # 7b. per-layer profile (aot): a firmware of its own, so that the hooks' few
+        # instructions per operator stay out of the figures above.
+        if runtime == "aot" and project.emulate.per_layer:
+            from .emulate import emulate_path
+            layers_out = emulate_path(build, board.name, emulator, per_layer=True)
+            profile_samples = min(samples, PROFILE_SAMPLES)
+
+            def do_profile(board=board, emulator=emulator, profile_samples=profile_samples):
+                from .emulate import emulate
+                res = emulate(build, board.name, samples=profile_samples, emulator=emulator, runtime=runtime,
+                              timeout_s=project.emulate.timeout_s, seed=project.seed, boards_dirs=boards_dirs,
+                              per_layer=True, runtime_choice=choice.to_dict())
+                ops = {l["op_index"] for l in res.record["layers"]}
+                return f"{len(ops)} operators measured on {profile_samples} sample(s)"
+            r.stage(f"profile {board.name}", build / "emulate",
+                    stage_key({**params, "per_layer": True, "samples": profile_samples},
+                              [int8, heldout, board.source_path, templates]),
+                    [layers_out], do_profile)
 
 
 def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str],
