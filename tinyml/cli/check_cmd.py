@@ -30,7 +30,7 @@ def check(model, board, runtime, reserve_percent, samples, elf_path, boards_dirs
 
     \b
     Before a build the figures are estimates (per-core runtime sizes measured
-    by bench/measure_footprint.py); once <build-dir>/firmware/<board>-<runtime>/
+    from real builds, shipped with tinyml); once <build-dir>/firmware/<board>-<runtime>/
     was built from this model (or with --elf) they are the linked sizes. Exits
     with 0 when the model fits and 1 when it does not, saying by how much and
     what would make it fit. Writes <build-dir>/check/<board>-<runtime>.json.
