@@ -43,7 +43,7 @@ from .ctemplates import render
 from .boards import qemu_systick_hz, source_of
 from .errors import BoardError, ConfigError, DatasetError, ModelError
 from .runtimes import RUNTIME_SOURCES
-from .runtimes.base import ModelSources
+from .runtimes.base import ModelSources  # noqa: F401  (re-exported for callers of the firmware stage)
 
 MANIFEST = "tinyml_firmware.json"
 SAMPLES_FILE = "samples.npz"

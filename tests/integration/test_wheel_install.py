@@ -103,6 +103,8 @@ def test_installed_wheel_runs_the_pipeline_outside_the_checkout(wheel_venv, tmp_
     check = _ok(_run([tinyml, "check", model, *board, "--runtime", "aot", "-B", build, "--json"], work, env))
     fit = json.loads(check.stdout)
     assert fit["fits"] is True
+    assert "measure_footprint" not in check.stdout + check.stderr      # no developer advice for users
+    assert (build / "check" / "mps2-an386-aot.json").is_file()
 
     _ok(_run([tinyml, "firmware", *board, "--runtime", "aot", "--model", model, "-B", build], work, env))
     project = build / "firmware" / "mps2-an386-aot"
