@@ -5,9 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup system-deps test test-unit demo clean
+.PHONY: setup system-deps renode-deps test test-unit demo clean
 
-setup: $(VENV)/.installed system-deps
+# Renode, when one is found: TINYML_RENODE_DIR, else ../shared/renode (CI), else the folder of the
+# renode-test on PATH. renode-test's Python packages go into a venv of their own.
+RENODE_DIR ?= $(or $(TINYML_RENODE_DIR),$(wildcard $(abspath ../shared/renode)),$(patsubst %/,%,$(dir $(realpath $(shell command -v renode-test 2>/dev/null)))))
+RENODE_VENV ?= $(abspath .venv-renode)
+RENODE_ENV := $(if $(RENODE_DIR),TINYML_RENODE_DIR=$(RENODE_DIR) TINYML_RENODE_VENV=$(RENODE_VENV))
+
+setup: $(VENV)/.installed system-deps renode-deps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,10 +25,14 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# Debian's Mono and renode-test's requirements, when a Renode folder is found.
+renode-deps:
+	@$(if $(RENODE_DIR),bash scripts/install-renode-deps.sh "$(RENODE_DIR)" "$(RENODE_VENV)" "$(PYTHON)",true)
+
 # The test command of the README and of CI: installed tools must not skip.
 TINYML_REQUIRE ?= toolchain,qemu
 test: setup
-	TINYML_REQUIRE=$(TINYML_REQUIRE) $(PY) -m pytest $(PYTEST_ARGS) -q
+	TINYML_REQUIRE=$(TINYML_REQUIRE) $(RENODE_ENV) $(PY) -m pytest $(PYTEST_ARGS) -q
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS) -q tests/unit

@@ -17,15 +17,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "tinyml needs these system packages, and this system has no apt-get to install them: ${missing[*]}." >&2
   echo "Install the GNU Arm Embedded toolchain (arm-none-eabi-gcc with newlib) and qemu-system-arm with your package manager." >&2
-  exit 1
 fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "installing ${missing[*]} needs root, and sudo is not available." >&2; exit 1; }
-  sudo=(sudo)
-fi
-echo "installing system packages: ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec bash "$(dirname "$0")/apt-install.sh" tinyml "${missing[@]}"

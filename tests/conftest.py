@@ -28,14 +28,21 @@ def _tflm_tree() -> str | None:
         return None
 
 
+def _renode_status() -> tuple[bool, str]:
+    """Renode found (TINYML_RENODE_DIR or PATH) with mono and renode-test's packages: what the runner checks."""
+    from tinyml.emulators.renode import missing_piece
+
+    problem = missing_piece()
+    return problem is None, f"Renode cannot run here: {problem} (see README: Renode)"
+
+
 def _requirements() -> dict[str, tuple[bool, str]]:
     return {
         "needs_toolchain": (shutil.which("arm-none-eabi-gcc") is not None and shutil.which("gcc") is not None,
                             "arm-none-eabi-gcc or host gcc not installed (make setup installs them)"),
         "needs_qemu": (shutil.which("qemu-system-arm") is not None,
                        "qemu-system-arm not installed (make setup installs it)"),
-        "needs_renode": (shutil.which("renode") is not None and shutil.which("renode-test") is not None,
-                         "Renode is not installed (see README: Emulators)"),
+        "needs_renode": _renode_status(),
         "needs_tflm": (_tflm_tree() is not None,
                        "no TFLite Micro tree (set TINYML_TFLM_DIR or run `tinyml tflm fetch`)"),
     }

@@ -5,7 +5,9 @@ Every model runs in the board's emulator variant with the same inputs as
 (so the instruction counts compare with the TFLM figures there), then a few
 seeded random inputs. Each output is compared with the tflite-micro
 interpreter bit for bit. QEMU's -icount clock makes the counts deterministic:
-two runs print the same numbers.
+two runs print the same numbers. With emulator="renode" the board's own device
+firmware runs on Renode's model of the board and the counts are its DWT's
+CYCCNT, which counts executed instructions (to within one 10 us quantum).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
           opt: str = "-Os", jobs: int = 2, emulator: str = "qemu", boards_dirs=None,
           notify: Callable[[str], None] | None = None, runtime_choices: list[dict] | None = None) -> BenchResult:
     from .build import build_project
-    from .emulate import build_record, host_outputs, run_project
+    from .emulate import build_record, host_outputs, run_project, run_renode_suite
     from .emulators import get_runner
     from .firmware import _load_board, bench_samples, render_firmware
 
@@ -86,31 +88,41 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
             if reason is not None:
                 rows.append({**base, "status": RUNTIME_STATUS_UNAVAILABLE, "reason": reason})
                 continue
-            project_dir = build_dir / "bench" / f"{path.stem}-{board.name}-{runtime}"
+            project_dir = build_dir / "bench" / (f"{path.stem}-{board.name}-{runtime}"
+                                                 + ("-renode" if emulator == "renode" else ""))
             try:
                 say(f"{path.stem} / {runtime}: render + build")
-                project = render_firmware(path, board, project_dir, runtime=runtime, variant="emulator",
-                                          samples=sample_set, opt=opt, emulator=emulator,
+                # Renode runs the board's own device firmware; QEMU the emulator variant
+                project = render_firmware(path, board, project_dir, runtime=runtime,
+                                          variant="device" if emulator == "renode" else "emulator",
+                                          samples=sample_set, opt=opt,
+                                          emulator="qemu" if emulator == "renode" else emulator,
                                           boards_dirs=boards_dirs)
                 built = build_project(project_dir, opt=opt, jobs=jobs)
-                say(f"{path.stem} / {runtime}: run on {emulator} -M {project.machine}")
-                harness, _ = run_project(project_dir, emulator=emulator, timeout_s=timeout_s)
+                if emulator == "renode":
+                    harness, _ = run_renode_suite(build_dir / "bench" / f"{path.stem}-{runtime}", board, project, path,
+                                                  timeout_s=timeout_s, say=say)
+                    project_machine, project_stand_in = board.emulators.renode.platform, False
+                else:
+                    say(f"{path.stem} / {runtime}: run on {emulator} -M {project.machine}")
+                    harness, _ = run_project(project_dir, emulator=emulator, timeout_s=timeout_s)
+                    project_machine, project_stand_in = project.machine, project.stand_in
             except TinyMLError as exc:
                 # One model a runtime cannot take (an operator it lacks, too big for the
                 # machine) must not hide the others' rows.
                 rows.append({**base, "status": "error", "reason": exc.message})
                 continue
-            machine, stand_in = project.machine, project.stand_in
+            machine, stand_in = project_machine, project_stand_in
             if host is None:
                 host = host_outputs(path, sample_set.inputs)
-            record = build_record(harness=harness, board=board.name, emulator=emulator, machine=project.machine,
-                                  stand_in=project.stand_in, runtime=runtime, model_path=path,
+            record = build_record(harness=harness, board=board.name, emulator=emulator, machine=machine,
+                                  stand_in=stand_in, runtime=runtime, model_path=path,
                                   model_sha256=project.model_sha256, inputs=sample_set.inputs, labels=None,
                                   host=host, clock_hz=int(board.clock_hz), size=built.size)
             ticks = [s["ticks"] for s in record["samples"]]
             size = built.size
             rows.append({
-                **base, "status": "ok", "machine": project.machine, "stand_in": project.stand_in,
+                **base, "status": "ok", "emulator": emulator, "machine": machine, "stand_in": stand_in,
                 "clock_unit": record["clock_unit"],
                 "per_inference": ticks[0],                 # the BENCHMARKS.md pattern input
                 "per_inference_median": statistics.median_low(ticks),
@@ -124,7 +136,8 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
                 "elf_sha256": size["elf_sha256"],
                 "pattern_output_head": record["samples"][0]["output"][:8],
             })
-    result = BenchResult(board.name, machine, stand_in, rows, build_dir / "bench" / f"bench-{board.name}.json")
+    name = f"bench-{board.name}" + ("-renode" if emulator == "renode" else "")
+    result = BenchResult(board.name, machine, stand_in, rows, build_dir / "bench" / f"{name}.json")
     write_json(result.path, {**result.to_dict(), "samples_origin": (
         f"sample 0 = BENCHMARKS.md pattern (byte i = (i*37+11) & 0xFF), then {samples - 1} seeded random "
         f"int8 inputs (seed {seed})"), "opt": opt, "runtime_choices": runtime_choices or []})

@@ -145,7 +145,8 @@ def checked_harness(output, where: str, tool: str, run_id: str, timeout_s: float
     harness = parse_lines(output.lines, expected_run_id=run_id)
     if output.timed_out:
         where += f" (killed after the {timeout_s:g} s timeout, host time)"
-    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path)
+    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path,
+                     detail=output.notes[0] if output.notes else None)
     if output.returncode not in (0, None):
         why = f" ({output.notes[0]})" if output.notes else ""
         raise EmulatorError(f"{where}: {tool} exited with status {output.returncode} after TINYML END{why}.",
@@ -207,8 +208,37 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
     return EmulateResult(record, path, harness, project_dir)
 
 
-RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions (Renode models "
-                     "no pipeline or wait states), so these 'cycles' are instructions, not the real core's cycles")
+def run_renode_suite(build_dir: Path, board, project, model_path: Path, *, timeout_s: float,
+                     say=None, keep_open: bool = False) -> tuple[HarnessResult, Path]:
+    """Run a built device project's ELF under renode-test: the suite goes to
+    emulate/<board>-renode/; returns the complete harness result and the suite path, or raises
+    EmulatorError with one sentence (what went wrong, renode-test's reason, the log path)."""
+    from .analyze import analyze
+    from .emulators import get_runner
+    from .emulators.base import RunRequest
+    from .renode import line_timeout_s, plan, write_suite
+
+    say = say or (lambda _m: None)
+    renode = plan(board)
+    get_runner("renode").require()
+    virtual_timeout_s = line_timeout_s(analyze(model_path, measure_arena=False).macs, renode.mips)
+    elf = (Path(project.dir) / "build" / "firmware.elf").resolve()
+    suite_dir = (build_dir / "emulate" / f"{board.name}-renode").resolve()
+    suite = write_suite(suite_dir, board, project, elf, line_timeout_s=virtual_timeout_s)
+    say(f"running renode-test {suite.name} ({renode.platform}, {renode.mips} MIPS, "
+        f"{virtual_timeout_s:g} virtual s per harness line, {timeout_s:g} s host time)")
+    request = RunRequest(elf=suite_dir / "firmware.elf", machine=str(suite), work_dir=suite_dir,
+                         timeout_s=timeout_s, console=project.console,
+                         extra_args=("--keep-open",) if keep_open else ())
+    output = get_runner("renode").run(request)
+    harness = checked_harness(output, f"{board.name} on renode {renode.platform}", "renode-test",
+                              project.run_id, timeout_s)
+    return harness, suite
+
+
+RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions, to within one "
+                     "10 us quantum of virtual time (Renode models no pipeline or wait states), so these 'cycles' "
+                     "are instructions, not the real core's cycles")
 
 
 def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, runtime: str, timeout_s: float,
@@ -216,28 +246,19 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
                     keep_open: bool) -> EmulateResult:
     """The board's own device firmware (its UART driver, DWT, clock init) on Renode's model of the board."""
     from .build import build_project
-    from .emulators import get_runner
-    from .emulators.base import RunRequest
     from .firmware import project_dir_for, render_firmware
-    from .renode import plan, write_suite
+    from .renode import plan
 
-    renode = plan(board)                    # a clear error before building when Renode has no such board
+    plan(board)                             # a clear error before building when Renode has no such board
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", "renode")
     say(f"rendering {board.name}'s device firmware for Renode ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="device",
                               samples=sample_set, per_layer=per_layer, opt=opt, boards_dirs=boards_dirs)
     say(f"building {project_dir.name} ({' '.join(project.core_flags)} {opt})")
     built = build_project(project_dir, opt=opt, jobs=jobs)
-    elf = (project_dir / "build" / "firmware.elf").resolve()
-    suite_dir = (build_dir / "emulate" / f"{board.name}-renode").resolve()
-    suite = write_suite(suite_dir, board, project, elf)
-    say(f"running renode-test {suite.name} ({renode.platform}, {renode.mips} MIPS)")
-    request = RunRequest(elf=suite_dir / "firmware.elf", machine=str(suite), work_dir=suite_dir,
-                         timeout_s=timeout_s, console=project.console,
-                         extra_args=("--keep-open",) if keep_open else ())
-    output = get_runner("renode").run(request)
-    harness = checked_harness(output, f"{board.name} on renode {renode.platform}", "renode-test",
-                              project.run_id, timeout_s)
+    harness, suite = run_renode_suite(build_dir, board, project, model_path, timeout_s=timeout_s, say=say,
+                                      keep_open=keep_open)
+    renode = plan(board)
     host = host_outputs(model_path, sample_set.inputs)
     record = build_record(
         harness=harness, board=board.name, emulator="renode", machine=renode.platform, stand_in=False,

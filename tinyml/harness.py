@@ -181,8 +181,9 @@ def parse_text(text: str, *, expected_run_id: str | None = None) -> HarnessResul
 
 
 def require_complete(result: HarnessResult, where: str, *, timed_out: bool = False,
-                     log_path=None) -> HarnessResult:
-    """Raise EmulatorError unless the run reached END (with the last console lines)."""
+                     log_path=None, detail: str | None = None) -> HarnessResult:
+    """Raise EmulatorError unless the run reached END (with the last console lines); `detail` is
+    the runner's word on why (it goes in the same sentence, in brackets)."""
     if result.complete:
         return result
     tail = result.tail() or "(no console output)"
@@ -196,4 +197,6 @@ def require_complete(result: HarnessResult, where: str, *, timed_out: bool = Fal
     else:
         message = (f"{where}: the firmware stopped after {len(result.samples)} of "
                    f"{result.expected_samples} samples without TINYML END.")
+    if detail:
+        message = f"{message[:-1]} ({detail})."
     raise EmulatorError(message, hint=f"last console lines:\n{tail}", log_path=log_path)

@@ -36,13 +36,15 @@ def require_tool(name: str, install_hint: str) -> str:
 def run(argv: list[str | os.PathLike], *, cwd: str | Path | None = None,
         timeout_s: float | None = 600, log_path: str | Path | None = None,
         env: dict[str, str] | None = None, check: bool = True,
-        input_bytes: bytes | None = None) -> RunResult:
+        input_bytes: bytes | None = None, process_group: bool = False) -> RunResult:
     """Run argv and return its output.
 
     With check=True a non-zero exit or a timeout raises ToolError naming the
     command and the log file. With check=False a timeout is reported through
     RunResult.timed_out instead, so callers (the emulator runner) can report a
-    hang with the last console lines.
+    hang with the last console lines. With process_group=True the tool runs in a
+    session of its own and a timeout kills the whole group: renode-test starts
+    Renode (mono) as a child that would outlive a killed launcher.
     """
     argv = [str(a) for a in argv]
     full_env = None
@@ -51,19 +53,25 @@ def run(argv: list[str | os.PathLike], *, cwd: str | Path | None = None,
         full_env.update(env)
     timed_out = False
     try:
-        completed = subprocess.run(
-            argv, cwd=cwd, env=full_env, input=input_bytes,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout_s)
-        stdout = completed.stdout.decode("utf-8", "replace")
-        stderr = completed.stderr.decode("utf-8", "replace")
-        returncode = completed.returncode
+        child = subprocess.Popen(argv, cwd=cwd, env=full_env, start_new_session=process_group,
+                                 stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError as exc:
         raise ToolError(f"cannot run '{argv[0]}': {exc.strerror}.") from exc
-    except subprocess.TimeoutExpired as exc:
-        timed_out = True
-        stdout = (exc.stdout or b"").decode("utf-8", "replace")
-        stderr = (exc.stderr or b"").decode("utf-8", "replace")
-        returncode = -1
+    with child:
+        try:
+            out, err = child.communicate(input_bytes, timeout=timeout_s)
+            returncode = child.returncode
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(child, process_group)
+            out, err = child.communicate()
+            returncode = -1
+        except BaseException:
+            _kill(child, process_group)
+            raise
+    stdout = (out or b"").decode("utf-8", "replace")
+    stderr = (err or b"").decode("utf-8", "replace")
 
     log = None
     if log_path is not None:
@@ -84,6 +92,15 @@ def run(argv: list[str | os.PathLike], *, cwd: str | Path | None = None,
             + (f" (log: {log})" if log else "") + ".",
             hint="\n".join(tail) if tail else None, log_path=log)
     return result
+
+
+def _kill(child: subprocess.Popen, process_group: bool) -> None:
+    if process_group:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    child.kill()
 
 
 @contextlib.contextmanager

@@ -27,9 +27,17 @@ RESC_TEMPLATE = "board.resc.j2"
 ROBOT_TEMPLATE = "board.robot.j2"
 ELF_NAME = "firmware.elf"
 UART_LOG = "uart.log"
-# virtual seconds between two harness lines: start-up, or one inference of the largest model
-# tinyml runs (about 42 M instructions at the slowest board's MIPS is well under 10 s)
+# virtual seconds between two harness lines when the model is not known (an export's default)
 DEFAULT_LINE_TIMEOUT_S = 60
+# The slowest runtime tinyml builds (TFLM's reference kernels) needs about 16 instructions per MAC
+# on a Cortex-M4 (BENCHMARKS.md); 50 leaves room for the M0 and for per-layer printing.
+INSTRUCTIONS_PER_MAC_LIMIT = 50
+MIN_LINE_TIMEOUT_S = 1.0
+# Renode's global quantum: virtual time, and so the DWT's CYCCNT, advances in these steps, so a
+# count is exact to within one quantum (MIPS x 10 instructions). Measured on Renode 1.15.1
+# (stm32f4-discovery, 0.5 virtual s): 1 us took 56 s of host time, 10 us 3.3 s, 100 us 3.3 s.
+# Renode's default of 100 us rounds a small model's inference by up to 10%.
+QUANTUM_US = 10
 INSTALL_HINT = ("install Renode: the portable Linux package (renode-<version>.linux-portable.tar.gz from "
                 "https://github.com/renode/renode/releases, unpack it and put its folder on PATH) or the "
                 ".deb/.rpm package from the same page; renode-test also needs its Python packages: "
@@ -64,15 +72,51 @@ def our_platform(platform: str) -> Path | None:
     return None
 
 
-def declared_consoles(platform: str) -> dict[str, str]:
-    """UART peripherals the platform declares, sysbus name -> Renode model."""
+def _repl_facts(path: Path) -> dict:
+    """The facts tinyml relies on, read from a .repl of ours: the shipped platform it `using`s (from
+    platform-facts.yaml), then its own entries: UARTs (name -> model, base), Memory.MappedMemory
+    regions (name -> [origin, size], one per address it is registered at) and size updates of
+    memories declared by the `using`d file, and whether it declares a DWT."""
+    import copy
+    import re
+
+    text = path.read_text() if path.is_file() else ""
+    used = re.search(r'(?m)^using\s+"([^"]+)"', text)
+    facts = copy.deepcopy(platform_facts().get("@" + used[1]) or {}) if used else {}
+    facts.setdefault("consoles", {})
+    facts.setdefault("memory", {})
+    facts["dwt"] = bool(facts.get("dwt")) or re.search(r"(?m)^\w+:\s*Miscellaneous\.DWT\b", text) is not None
+    facts["using"] = used[1] if used else None
+    memory: dict[str, list[int]] = {}
+    for block in re.split(r"\n(?=\S)", text):
+        head = re.match(r"(\w+):\s*(?:([\w.]+)\s*@\s*(.*))?$", block.splitlines()[0].strip()) if block.strip() else None
+        if head is None:
+            continue
+        name, model, where = head[1], head[2], head[3] or ""
+        addresses = [int(a, 16) for a in re.findall(r"sysbus\s+(0x[0-9A-Fa-f]+)", where)]
+        size = re.search(r"(?m)^\s+size:\s*(0x[0-9A-Fa-f]+|\d+)", block)
+        if model and model.startswith("UART.") and addresses:
+            facts["consoles"][name] = {"model": model, "base": addresses[0]}
+        elif model == "Memory.MappedMemory" and size:
+            for i, address in enumerate(addresses):
+                memory[name if i == 0 else f"{name}@{i}"] = [address, int(size[1], 0)]
+        elif model is None and size and name in facts["memory"]:
+            facts["memory"][name] = [facts["memory"][name][0], int(size[1], 0)]   # an update of a `using`d memory
+    facts["memory"].update(memory)
+    return facts
+
+
+def facts_of(platform: str) -> dict:
+    """What tinyml relies on in a platform: platform-facts.yaml for Renode's, the file for ours."""
     ours = our_platform(platform)
     if ours is not None:
-        import re
+        return _repl_facts(ours)
+    return platform_facts().get(platform) or {}
 
-        text = ours.read_text() if ours.is_file() else ""
-        return {m[1]: m[2] for m in re.finditer(r"(?m)^(\w+):\s*(UART\.\w+)\s*@\s*sysbus", text)}
-    return dict((platform_facts().get(platform) or {}).get("consoles") or {})
+
+def declared_consoles(platform: str) -> dict[str, str]:
+    """UART peripherals the platform declares, sysbus name -> Renode model."""
+    return {name: uart["model"] for name, uart in (facts_of(platform).get("consoles") or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -97,6 +141,18 @@ class RenodePlan:
         return Path(self.platform).name
 
 
+def maps(memory: dict, origin: int, size: int) -> bool:
+    """True when the regions (name -> [origin, size]) cover [origin, origin + size) without a gap."""
+    address, end = origin, origin + size
+    regions = sorted((int(o), int(o) + int(n)) for o, n in memory.values())
+    for start, stop in regions:
+        if start <= address < stop:
+            address = stop
+        if address >= end:
+            return True
+    return False
+
+
 def plan(board) -> RenodePlan:
     """The Renode facts of a board, checked: a clear error when it has none or they are wrong."""
     from .boards import source_of
@@ -104,8 +160,8 @@ def plan(board) -> RenodePlan:
     where = source_of(board)
     renode = board.emulators.renode
     if renode is None:
-        raise BoardError(f"{where}: board {board.name} has no Renode platform (emulators.renode); "
-                         "Renode ships no model of it. Use --emulator qemu.")
+        raise BoardError(f"{where}: board {board.name} has no Renode platform (emulators.renode): neither "
+                         "Renode nor tinyml's renode/ folder has a model of it. Use --emulator qemu.")
     if renode.mips is None:
         raise BoardError(f"{where}: emulators.renode.mips is missing (the core's MIPS sets Renode's "
                          "virtual time and the DWT frequency).")
@@ -124,15 +180,35 @@ def plan(board) -> RenodePlan:
     if board.console.kind == "semihosting":
         raise BoardError(f"{where}: the board's console is semihosting; Renode runs the board's own "
                          "firmware, which must print on a real UART.")
-    facts = platform_facts().get(renode.platform) or {}
+    facts = facts_of(renode.platform)
+    base = (facts.get("consoles") or {})[uart].get("base")
+    if base is not None and board.console.base is not None and int(base) != int(board.console.base):
+        raise BoardError(f"{where}: emulators.renode.console {renode.console} is at 0x{int(base):08X} in "
+                         f"{renode.platform}, but the board's console is at 0x{int(board.console.base):08X}.")
+    for region in ("flash", "ram"):
+        mem = getattr(board.memory, region)
+        if not maps(facts.get("memory") or {}, int(mem.origin), int(mem.size)):
+            raise BoardError(f"{where}: {renode.platform} does not map the board's {region} "
+                             f"(0x{int(mem.origin):08X}, {int(mem.size)} bytes); the firmware would fault there.")
     if facts.get("dwt") and renode.add_dwt:
         raise BoardError(f"{where}: emulators.renode.add_dwt is true but {renode.platform} already has a DWT.")
+    if not facts.get("dwt") and not renode.add_dwt and board.cycle_counter == "dwt":
+        raise BoardError(f"{where}: emulators.renode.add_dwt is false but {renode.platform} has no DWT; the "
+                         "firmware's cycle counter would read 0.")
     return RenodePlan(
         board=board.name, title=board.title, source=where, platform=renode.platform,
         platform_is_ours=ours is not None, console=renode.console, console_kind=board.console.kind,
         mips=int(renode.mips), add_dwt=bool(renode.add_dwt), dwt_frequency_hz=int(renode.mips) * 1_000_000,
         systick_hz=int(board.clock_hz), clock_hz=int(board.clock_hz),
         vector_table_offset=f"0x{int(board.memory.flash.origin):08X}")
+
+
+def line_timeout_s(macs: int, mips: int) -> float:
+    """Virtual seconds the suite waits for the next harness line: one inference at the board's MIPS
+    with INSTRUCTIONS_PER_MAC_LIMIT, at least MIN_LINE_TIMEOUT_S (start-up, clock init). A hung
+    firmware then fails in virtual time, long before the host-time limit."""
+    needed = INSTRUCTIONS_PER_MAC_LIMIT * max(int(macs), 0) / (int(mips) * 1e6)
+    return float(max(MIN_LINE_TIMEOUT_S, round(needed + 0.5)))
 
 
 @dataclass(frozen=True)
@@ -160,7 +236,7 @@ def render_scripts(board, *, run_id: str, samples: int, runtime: str,
         add_dwt=p.add_dwt, dwt_frequency_hz=p.dwt_frequency_hz, systick_hz=p.systick_hz, clock_hz=p.clock_hz,
         vector_table_offset=p.vector_table_offset, nvic=nvic, elf_name=ELF_NAME, resc_name=resc_name,
         robot_name=robot_name, run_id=run_id, samples=int(samples), runtime=runtime,
-        line_timeout_s=f"{line_timeout_s:g}")
+        line_timeout_s=f"{line_timeout_s:g}", quantum_us=QUANTUM_US, quantum_s=f"{QUANTUM_US / 1e6:.6f}")
     env = environment(str(data_dir("renode")))
     return RenodeScripts(resc_name, robot_name, env.get_template(RESC_TEMPLATE).render(**ctx),
                          env.get_template(ROBOT_TEMPLATE).render(**ctx),

@@ -45,8 +45,10 @@ def test_export_writes_a_runnable_folder(tiny_build, tmp_path, name):
     out = tmp_path / "ci"
     suite = export(tiny_build, name, out, samples=2)
     assert suite == out / f"{name}.robot"
+    platform = load_board(name).emulators.renode.platform
+    ours = [Path(platform).name] if platform.startswith("renode/") else []     # our .repl travels along
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["firmware.elf", f"{name}.resc", f"{name}.robot", "tinyml-renode.json"])
+        ["firmware.elf", f"{name}.resc", f"{name}.robot", "tinyml-renode.json"] + ours)
     resc = (out / f"{name}.resc").read_text()
     flash, ram = board.memory.flash, board.memory.ram
     assert f"cpu VectorTableOffset 0x{flash.origin:08X}" in resc

@@ -123,3 +123,13 @@ def test_verify_with_dataset_samples(tmp_path):
     assert result.agreements[0].identical_samples == 30
     inputs = np.fromfile(tmp_path / "build" / "verify" / "digits-aot" / "inputs.bin", dtype=np.int8)
     assert len(np.unique(inputs)) < 40  # quantized pixel values, not uniform random bytes
+
+
+def test_verify_with_the_default_relative_build_directory(shared_models, tmp_path, capsys, monkeypatch):
+    """No -B: the default build/default, relative to the working directory (gcc runs elsewhere)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["verify", str(shared_models / "ad01_int8.tflite"), "--runtime", "aot", "-n", "3",
+                           "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["agreements"][0]["identical_samples"] == 3
+    assert (tmp_path / "build" / "default" / "verify" / "ad01_int8-aot" / "runner").is_file()

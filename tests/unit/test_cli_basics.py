@@ -49,3 +49,25 @@ def test_unknown_zoo_name_suggests(tmp_path):
     assert "unknown zoo model 'resnet'" in r.stderr and "resnet8" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("error, message, code", [
+    (PermissionError(13, "Permission denied", "/srv/build/model"), "error: /srv/build/model: Permission denied.", 2),
+    (OSError(28, "No space left on device", "/srv/build/x.json"), "error: /srv/build/x.json: No space left on device.", 2),
+    (RuntimeError("boom"), "error: unexpected RuntimeError: boom (run with --debug for the traceback).", 3),
+])
+def test_os_errors_and_surprises_are_one_sentence(monkeypatch, capsys, error, message, code):
+    import tinyml.boards
+    from tinyml.cli import main
+
+    def fail(*_a, **_k):
+        raise error
+
+    monkeypatch.setattr(tinyml.boards, "list_boards", fail)
+    with pytest.raises(SystemExit) as done:
+        main(["boards", "list"])
+    err = capsys.readouterr().err
+    assert done.value.code == code and err.strip() == message
+    with pytest.raises(SystemExit):
+        main(["--debug", "boards", "list"])
+    assert "Traceback" in capsys.readouterr().err

@@ -279,12 +279,16 @@ def print_emulate(record: dict, path: Path) -> None:
               help="Inputs per model: the BENCHMARKS.md pattern, then seeded random ones.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--timeout-s", type=float, default=600.0, show_default=True)
+@click.option("--emulator", type=click.Choice(["qemu", "renode"]), default="qemu", show_default=True,
+              help="qemu: the board's QEMU machine, -icount instructions. renode: the board's own device "
+                   "firmware on Renode's model of it, DWT CYCCNT (executed instructions).")
 @click.option("--jobs", "-j", type=int, default=2, show_default=True, help="Parallel compile jobs.")
 @_opt_option
 @_boards_dir_option
 @build_dir_option
 @json_option
-def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_dirs, build_dir, as_json):
+def bench(models, board, runtimes, samples, seed, timeout_s, emulator, jobs, opt, boards_dirs, build_dir,
+          as_json):
     """Instructions per inference, flash, RAM, arena and agreement: a row per model and runtime.
 
     Runs on the board's QEMU machine (or its same-core stand-in) with QEMU's
@@ -296,6 +300,7 @@ def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_d
     Example:
       tinyml bench ../shared/models/*.tflite --board mps2-an386
       tinyml bench ../shared/models/*.tflite --board mps2-an386 --runtime tflm --runtime aot
+      tinyml bench ../shared/models/kws_ref_model.tflite --board stm32f4-discovery --emulator renode
     """
     from ..bench import bench as run_bench
     from ..errors import ConfigError
@@ -303,7 +308,7 @@ def bench(models, board, runtimes, samples, seed, timeout_s, jobs, opt, boards_d
     choices = bench_runtime_choices(runtimes, _notify(as_json, "bench"))
     result = run_bench(list(models), board, runtimes=[c.runtime for c in choices],
                        runtime_choices=[c.to_dict() for c in choices], build_dir=build_dir, samples=samples,
-                       seed=seed, timeout_s=timeout_s, opt=opt, jobs=jobs,
+                       seed=seed, timeout_s=timeout_s, opt=opt, jobs=jobs, emulator=emulator,
                        boards_dirs=list(boards_dirs) or None, notify=_notify(as_json, "bench"))
     if as_json:
         emit_json(result.to_dict())
@@ -321,7 +326,10 @@ def print_bench(result) -> None:
 
     ok = [r for r in result.rows if r["status"] == "ok"]
     unit = ok[0]["clock_unit"] if ok else "instructions"
-    where = f"QEMU {result.machine}" + (" (stand-in)" if result.stand_in else "") if result.machine else "QEMU"
+    renode = bool(ok) and ok[0].get("emulator") == "renode"
+    emulator = "Renode" if renode else "QEMU"
+    where = (f"{emulator} {result.machine}" + (" (stand-in)" if result.stand_in else "")
+             if result.machine else emulator)
     table = Table(title=f"tinyml bench on {result.board} ({where})")
     for col, justify in (("model", "left"), ("runtime", "left"), (unit, "right"), ("flash B", "right"),
                          ("runtime B", "right"), ("RAM B", "right"), ("arena B", "right"), ("agree", "right")):
@@ -337,9 +345,10 @@ def print_bench(result) -> None:
                       f"{ag['matching']}/{ag['total']}")
     out = console()
     out.print(table)
-    out.print(f"{unit} per inference on the BENCHMARKS.md pattern input, counted by QEMU -icount "
-              "(deterministic; not cycles). flash B includes the baked samples; runtime B is the kernel "
-              "library's code.", markup=False)
+    counted = ("Renode's DWT CYCCNT at MIPS x 10^6 Hz (executed instructions to within one 10 us quantum; "
+               "not the real core's cycles)" if renode else "QEMU -icount (deterministic; not cycles)")
+    out.print(f"{unit} per inference on the BENCHMARKS.md pattern input, counted by {counted}. flash B "
+              "includes the baked samples; runtime B is the kernel library's code.", markup=False)
     for reason in dict.fromkeys(f"{r['runtime']}: {r['reason']}" for r in result.rows if r["status"] != "ok"):
         out.print(f"not run: {reason}", markup=False)
     out.print(f"-> {result.path}", markup=False)

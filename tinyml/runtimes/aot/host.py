@@ -38,6 +38,8 @@ def build_runner(project: AotProject, exe_path: Path, *, log_path: Path | None =
     sources = [out / s for s in project.sources]
     if kernels_object is not None:
         sources = [s for s in sources if s.name != "tinyml_kernels.c"] + [kernels_object]
+    # gcc runs in the project folder: the output path must not be relative to the caller's
+    exe_path = Path(exe_path).resolve()
     argv += [*sources, host / "tinyml_host_main.c", "-o", exe_path]
     exe_path.parent.mkdir(parents=True, exist_ok=True)
     proc.run(argv, cwd=out, log_path=log_path, timeout_s=timeout_s)
