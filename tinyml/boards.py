@@ -58,7 +58,8 @@ from .errors import BoardError
 
 ENV_VAR = "TINYML_BOARDS_DIR"
 CORES_FILE = "cores.yaml"
-RESERVED_NAMES = {"cores"}
+QEMU_MACHINES_FILE = "qemu-machines.yaml"
+RESERVED_NAMES = {"cores", "qemu-machines"}   # data files beside the boards, not boards
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmM]?)\s*$")
 SIZE_EXPECTED = "a size such as 256K, 1M or a byte count"
@@ -495,6 +496,44 @@ def _yaml_load(path: Path) -> Any:
         raise BoardError(f"{_display(path)}: not valid YAML{where} ({problem}).", path=path) from exc
 
 
+# ----------------------------------------------------------------------------- machine facts
+
+def source_of(board) -> str:
+    """The board file's name for messages (`mps2-an386.yaml`), from a Board or a plain dict."""
+    if isinstance(board, dict):
+        path = board.get("source_path")
+        name = board.get("name")
+    else:
+        path = getattr(board, "source_path", None) or (getattr(board, "model_extra", None) or {}).get("source_path")
+        name = getattr(board, "name", None)
+    return Path(path).name if path else f"{name}.yaml"
+
+
+@lru_cache(maxsize=1)
+def qemu_machines() -> dict[str, dict]:
+    """boards/qemu-machines.yaml: facts about QEMU's model of each machine (SysTick rate)."""
+    from .resources import data_dir
+
+    path = data_dir("boards") / QEMU_MACHINES_FILE
+    raw = _yaml_load(path) or {}
+    if not isinstance(raw, dict):
+        raise BoardError(f"{QEMU_MACHINES_FILE}: expected a mapping of QEMU machine names.", path=path)
+    for machine, facts in raw.items():
+        hz = facts.get("systick_hz") if isinstance(facts, dict) else None
+        if not isinstance(hz, int) or isinstance(hz, bool) or hz <= 0:
+            raise BoardError(f"{QEMU_MACHINES_FILE}: field {machine}.systick_hz: expected a positive "
+                             f"integer in Hz, got {hz!r}.", path=path)
+    return raw
+
+
+def qemu_systick_hz(machine: str, fallback_hz: int) -> tuple[int, bool]:
+    """(SysTick rate of the machine in QEMU, known): the fallback when the machine is not listed."""
+    facts = qemu_machines().get(machine)
+    if facts is not None:
+        return int(facts["systick_hz"]), True
+    return int(fallback_hz), False
+
+
 # ----------------------------------------------------------------------------- search path
 
 def search_dirs(boards_dirs: Iterable[str | Path] | None = None) -> list[Path]:
@@ -682,3 +721,42 @@ def board_summary(board: Board) -> dict:
     data["source_path"] = str(board.source_path) if board.source_path else None
     data["ram_reserve_bytes"] = board.ram_reserve_bytes
     return data
+
+
+# ----------------------------------------------------------------------------- energy
+
+ESTIMATE_SUPPLY_V = 3.3    # supply assumed where no datasheet figure names one
+
+
+def energy_basis(board, boards_dirs: Iterable[str | Path] | None = None) -> dict:
+    """The active current per MHz behind an energy-per-inference figure, and where it comes from.
+
+    A board file's `power` is the datasheet's figure (named in the file). A board
+    without one (the QEMU machines, MCUs whose datasheet gives no per-MHz figure) gets
+    its core's typical figure: the median of the datasheet figures of the shipped
+    boards with that core, or of all shipped boards when none has it, and is labelled
+    an estimate with the boards it came from.
+    """
+    power = getattr(board, "power", None)
+    if power is not None:
+        return {"active_ua_per_mhz": float(power.active_ua_per_mhz), "supply_v": float(power.supply_v),
+                "clock_hz": int(board.clock_hz), "kind": "datasheet",
+                "source": f"{source_of(board)}: {power.note or board.datasheet}"}
+    import statistics
+
+    by_mcu: dict[str, Board] = {}      # one figure per MCU (two boards with one chip count once)
+    for b in list_boards(boards_dirs):
+        if getattr(b, "power", None) is not None:
+            by_mcu.setdefault(b.mcu, b)
+    with_figures = list(by_mcu.values())
+    same_core = [b for b in with_figures if b.core == board.core]
+    pool = same_core or with_figures
+    if not pool:
+        return {}
+    figure = float(statistics.median_low(b.power.active_ua_per_mhz for b in pool))
+    names = ", ".join(f"{b.mcu} {b.power.active_ua_per_mhz:g}" for b in pool)
+    which = f"the shipped {board.core} boards" if same_core else f"all shipped boards (none with a {board.core})"
+    return {"active_ua_per_mhz": figure, "supply_v": ESTIMATE_SUPPLY_V, "clock_hz": int(board.clock_hz),
+            "kind": "core typical (estimate)",
+            "source": (f"{board.name} has no datasheet current per MHz: the median of the datasheet figures "
+                       f"of {which} (uA/MHz: {names}) at an assumed {ESTIMATE_SUPPLY_V:g} V")}

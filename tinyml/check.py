@@ -116,7 +116,8 @@ def _load_footprint_cached(path: Path, mtime: float) -> Footprint:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise ConfigError(f"{path}: field {loc}: {err.get('msg')}; re-run bench/measure_footprint.py.",
+        raise ConfigError(f"{path}: field {loc}: {err.get('msg')} (the installed footprint table is damaged; "
+                          "reinstall tinyml).",
                           path=path) from exc
 
 
@@ -127,15 +128,16 @@ def load_footprint(runtime: str) -> Footprint:
         raise ConfigError(f"unknown runtime {runtime!r}; choose aot or tflm.")
     path = data_dir("firmware_templates") / runtime / FOOTPRINT_FILE
     if not path.is_file():
-        raise ConfigError(f"{path} is missing; run bench/measure_footprint.py to measure the {runtime} runtime.",
+        raise ConfigError(f"{path} is missing (the installed package is incomplete; reinstall tinyml).",
                           path=path)
     return _load_footprint_cached(path, path.stat().st_mtime)
 
 
 def _core_footprint(fp: Footprint, core: str) -> CoreFootprint:
     if core not in fp.cores:
-        raise ConfigError(f"firmware_templates/{fp.runtime}/{FOOTPRINT_FILE} has no figures for {core}; "
-                          f"run bench/measure_footprint.py (it measures every core of boards/cores.yaml).")
+        raise ConfigError(f"firmware_templates/{fp.runtime}/{FOOTPRINT_FILE} has no figures for {core} "
+                          "(a core added in a user cores.yaml?): build the firmware and check it with --elf, "
+                          "which uses the linked sizes instead.")
     return fp.cores[core]
 
 
@@ -329,15 +331,22 @@ class Item:
 class Budget:
     region: str
     available_bytes: int
-    items: list[Item]
+    items: list[Item]               # what the firmware uses
+    # Kept free on purpose (RAM: the board's ram_reserve_percent): not "used",
+    # so it is shown apart, but the headroom is what is left after it.
+    reserve: Item | None = None
 
     @property
     def used_bytes(self) -> int:
         return sum(i.bytes for i in self.items)
 
     @property
+    def reserve_bytes(self) -> int:
+        return self.reserve.bytes if self.reserve is not None else 0
+
+    @property
     def headroom_bytes(self) -> int:
-        return self.available_bytes - self.used_bytes
+        return self.available_bytes - self.used_bytes - self.reserve_bytes
 
     @property
     def headroom_percent(self) -> float:
@@ -349,6 +358,7 @@ class Budget:
 
     def to_dict(self) -> dict:
         return {"available_bytes": self.available_bytes, "used_bytes": self.used_bytes,
+                "reserve_bytes": self.reserve_bytes, "reserve": asdict(self.reserve) if self.reserve else None,
                 "headroom_bytes": self.headroom_bytes, "headroom_percent": round(self.headroom_percent, 2),
                 "fits": self.fits, "items": [asdict(i) for i in self.items]}
 
@@ -419,7 +429,7 @@ def _aot_code(cf: CoreFootprint, kernels: list[str]) -> Item:
     if unknown:
         # A kernel newer than the table: count the whole library rather than guess.
         return Item("runtime: int8 kernel library", cf.library_code_bytes or 0, "estimate",
-                    f"whole library ({', '.join(unknown)} not in the table; re-run bench/measure_footprint.py)")
+                    f"whole library ({', '.join(unknown)} not in the table)")
     n = sum(cf.kernel_code_bytes[k] for k in known)
     return Item(f"runtime: {len(known)} int8 kernel{'s' if len(known) != 1 else ''}", n,
                 "measured" if cf.basis == "measured" else "estimate",
@@ -428,7 +438,6 @@ def _aot_code(cf: CoreFootprint, kernels: list[str]) -> Item:
 
 
 def _ram_common(board, cf: CoreFootprint, reserve_percent: float, runtime: str) -> list[Item]:
-    from .boards import reserve_bytes
     items = [Item("runtime state", cf.runtime_ram_bytes, "measured" if runtime == "aot" else "estimate",
                   f"firmware_templates/{runtime}/footprint.yaml"),
              Item("application data (console buffer, tick counter)", cf.application_ram_bytes, "measured",
@@ -436,10 +445,13 @@ def _ram_common(board, cf: CoreFootprint, reserve_percent: float, runtime: str) 
              Item("stack", board.stack_bytes, "board", "stack_bytes of the board file")]
     if board.heap_bytes:
         items.append(Item("heap", board.heap_bytes, "board", "heap_bytes of the board file"))
-    items.append(Item(f"reserve margin ({reserve_percent:g}% of RAM)",
-                      reserve_bytes(board.memory.ram.size, reserve_percent), "board",
-                      "ram_reserve_percent of the board file, or --reserve-percent"))
     return items
+
+
+def _reserve_item(board, reserve_percent: float) -> Item:
+    from .boards import reserve_bytes
+    return Item(f"reserve margin ({reserve_percent:g}% of RAM)", reserve_bytes(board.memory.ram.size, reserve_percent),
+                "board", "ram_reserve_percent of the board file, or --reserve-percent")
 
 
 DEFAULT_FIRMWARE_SAMPLES = 10   # inputs `tinyml firmware` bakes into its test firmware by default
@@ -504,14 +516,13 @@ def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | No
                      f"render it with at most {flash_free // max(1, input_bytes)} samples (check with --samples).")
     if cf.basis == "scaled estimate":
         notes.append(f"No build was measured for {board.core}: code figures are scaled ({cf.reason}).")
-    fp = load_footprint(runtime)
-    if runtime == "aot" and fp.kernel_sources_sha256 and fp.kernel_sources_sha256 != kernel_sources_sha256():
-        notes.append("firmware_templates/aot/footprint.yaml was measured from another version of the kernel "
-                     "library: run bench/measure_footprint.py to bring the code figures up to date.")
+    # A footprint table measured from another kernel library is a developer's
+    # mistake, not a user's: tests/unit/test_figures.py fails CI on it.
     return FitResult(board=board.name, runtime=runtime, basis="estimate", model=str(facts.path),
                      model_sha256=facts.sha256,
                      flash=Budget("flash", board.memory.flash.size, flash_items),
-                     ram=Budget("ram", board.memory.ram.size, ram_items), reserve_percent=pct, notes=notes)
+                     ram=Budget("ram", board.memory.ram.size, ram_items, _reserve_item(board, pct)),
+                     reserve_percent=pct, notes=notes)
 
 
 # ----------------------------------------------------------------------------- measured (after a build)
@@ -620,7 +631,6 @@ def measured(facts: ModelFacts, board, runtime: str, *, reserve_percent: float |
     Returns (None, notes) when there is nothing measured to use; the notes say
     why a build that exists was not used."""
     from .artifacts import read_json
-    from .boards import reserve_bytes
     pct = board.ram_reserve_percent if reserve_percent is None else reserve_percent
     notes: list[str] = []
     size = None
@@ -667,15 +677,14 @@ def measured(facts: ModelFacts, board, runtime: str, *, reserve_percent: float |
             ram.append(Item("stack + heap (linker reservation)", stack_heap, "measured", source))
         else:
             ram = [Item("data + bss + stack + heap (linked)", int(ram_total), "measured", source)]
-    ram.append(Item(f"reserve margin ({pct:g}% of RAM)", reserve_bytes(board.memory.ram.size, pct), "board",
-                    "ram_reserve_percent of the board file, or --reserve-percent"))
     if build_dir is not None:
         arena, note = _measured_arena(Path(build_dir), board.name, runtime, facts.sha256)
         if note:
             notes.append(note)
     return FitResult(board=board.name, runtime=runtime, basis="measured", model=str(facts.path),
                      model_sha256=facts.sha256, flash=Budget("flash", board.memory.flash.size, flash),
-                     ram=Budget("ram", board.memory.ram.size, ram), reserve_percent=pct, notes=notes), []
+                     ram=Budget("ram", board.memory.ram.size, ram, _reserve_item(board, pct)), reserve_percent=pct,
+                     notes=notes), []
 
 
 # ----------------------------------------------------------------------------- advice
@@ -731,7 +740,7 @@ def suggestions(result: FitResult, facts: ModelFacts, board, other: FitResult | 
                                for name, r in extra.items())
             out.append(f"{board.name} has memory the linker does not use for RAM here: {listed}. Placing "
                        "buffers there needs a custom linker script.")
-        reserve = next((i.bytes for i in result.ram.items if i.name.startswith("reserve margin")), 0)
+        reserve = result.ram.reserve_bytes
         if reserve >= short:
             out.append(f"The {result.reserve_percent:g}% reserve margin ({_fmt(reserve)}) covers the shortfall: "
                        f"--reserve-percent {max(0, math.floor(result.reserve_percent * (reserve - short) / reserve))} "
@@ -799,15 +808,21 @@ def check_fit(model_path: str | Path, board_name, *, runtime: str = "aot", reser
     return result
 
 
+def check_path(build_dir: str | Path, board: str, runtime: str) -> Path:
+    """Where the fit check of `board` with `runtime` is recorded."""
+    return Path(build_dir) / "check" / f"{board}-{runtime}.json"
+
+
 def check_to_build(model_path: str | Path, board_name, build_dir: str | Path, **kwargs) -> tuple[FitResult, Path]:
-    """check_fit, then write <build_dir>/check/<board>.json."""
+    """check_fit, then write <build_dir>/check/<board>-<runtime>.json (one record per runtime:
+    checking with tflm does not replace the aot result)."""
     from .artifacts import write_json
     result = check_fit(model_path, board_name, build_dir=build_dir, **kwargs)
-    out = Path(build_dir) / "check" / f"{result.board}.json"
+    out = check_path(build_dir, result.board, result.runtime)
     write_json(out, result.to_dict())
     return result, out
 
 
 __all__ = ["ActivationPair", "Budget", "ElfSizes", "FitResult", "Item", "ModelFacts", "RUNTIMES",
-           "check_fit", "check_to_build", "elf_sizes", "estimate", "load_footprint", "measured", "model_facts",
+           "check_fit", "check_path", "check_to_build", "elf_sizes", "estimate", "load_footprint", "measured", "model_facts",
            "suggestions"]

@@ -6,57 +6,15 @@ train / held-out test with the seed, stratified by class.
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .dataset_types import Dataset, DatasetSpec
 from .errors import DatasetError
 
 DATASET_KINDS = ("digits", "npz", "csv", "images", "fashion_mnist", "gestures", "kws_espeak")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm"}
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What to load; recorded in model/dataset.json so later stages reload the same split."""
-
-    kind: str = "digits"
-    path: str | None = None
-    seed: int = 0
-    test_fraction: float = 0.2
-    label_column: str | None = None          # CSV: name or index; default: the last column
-    image_size: tuple[int, int] | None = None  # images: (height, width); default 32x32
-    grayscale: bool = False                  # images
-    options: dict = field(default_factory=dict)  # kind-specific (example datasets)
-
-    @staticmethod
-    def from_dict(d: dict) -> "DatasetSpec":
-        d = dict(d)
-        if d.get("image_size") is not None:
-            d["image_size"] = tuple(d["image_size"])
-        return DatasetSpec(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Dataset:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: list[str] = field(default_factory=list)
-    source: str = ""
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
 
 def spec_from_arg(arg: str, **kwargs) -> DatasetSpec:

@@ -89,7 +89,8 @@ def build_record(*, harness: HarnessResult, board: str, emulator: str, machine: 
                         "agree": agree, "label": label, "predicted": predicted})
     ticks = [s.ticks for s in harness.samples]
     unit = harness.clock_unit or "ticks"
-    median = statistics.median(ticks) if ticks else None
+    # median_low: a count that was measured (an integer), never the mean of the middle two
+    median = statistics.median_low(ticks) if ticks else None
     record = {
         "board": board, "emulator": emulator, "machine": machine, "stand_in": bool(stand_in),
         "runtime": runtime, "model": str(model_path), "model_sha256": model_sha256,
@@ -118,7 +119,8 @@ def build_record(*, harness: HarnessResult, board: str, emulator: str, machine: 
 
 def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float = 300) -> tuple[HarnessResult, object]:
     """Run a built emulator-variant project; returns the parsed, complete harness result."""
-    from .emulators.base import RunRequest, get_runner
+    from .emulators import get_runner
+    from .emulators.base import RunRequest
     from .firmware import FirmwareProject
 
     project = FirmwareProject.load(project_dir)
@@ -152,13 +154,18 @@ def checked_harness(output, where: str, tool: str, run_id: str, timeout_s: float
     return harness
 
 
+def emulate_path(build_dir: str | Path, board: str, emulator: str, per_layer: bool = False) -> Path:
+    """emulate/<board>-<emulator>.json; a per-layer profile: emulate/<board>-<emulator>-layers.json."""
+    return Path(build_dir) / "emulate" / f"{board}-{emulator}{'-layers' if per_layer else ''}.json"
+
+
 def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None = None, samples: int = 10,
             emulator: str = "qemu", runtime: str = "aot", timeout_s: float = 300, per_layer: bool = False,
             opt: str = "-Os", seed: int = 0, dataset: str | Path | None = None, console: str | None = None,
             jobs: int = 2, boards_dirs=None, notify: Callable[[str], None] | None = None,
             runtime_choice: dict | None = None, keep_open: bool = False) -> EmulateResult:
     from .build import build_project
-    from .emulators.base import get_runner
+    from .emulators import get_runner
     from .firmware import project_dir_for, render_firmware, resolve_inputs
 
     say = notify or (lambda _m: None)
@@ -172,7 +179,11 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
         return _emulate_renode(build_dir, board, model_path, sample_set, runtime=runtime, timeout_s=timeout_s,
                                per_layer=per_layer, opt=opt, jobs=jobs, boards_dirs=boards_dirs, say=say,
                                runtime_choice=runtime_choice, keep_open=keep_open)
+    # A per-layer profile is a firmware and a record of its own: its hooks add a few
+    # instructions per operator, which must never reach the headline figures.
+    suffix = "-layers" if per_layer else ""
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", emulator)
+    project_dir = project_dir.with_name(project_dir.name + suffix)
     say(f"rendering the {emulator} variant of {board.name} ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="emulator",
                               samples=sample_set, per_layer=per_layer, opt=opt, emulator=emulator,
@@ -190,10 +201,10 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
         size=built.size,
         extra={"target_board": project.target_board, "samples_origin": sample_set.origin,
                "console": project.console, "icount_shift": project.icount_shift,
-               "firmware": str(project_dir),
+               "firmware": str(project_dir), "per_layer": per_layer,
                # how --runtime auto was resolved (tinyml.runtimes.resolve_runtime)
                "runtime_choice": runtime_choice or {"runtime": runtime, "requested": runtime, "note": None}})
-    path = write_json(build_dir / "emulate" / f"{board.name}-{emulator}.json", record)
+    path = write_json(emulate_path(build_dir, board.name, emulator, per_layer), record)
     return EmulateResult(record, path, harness, project_dir)
 
 
@@ -203,7 +214,8 @@ def run_renode_suite(build_dir: Path, board, project, model_path: Path, *, timeo
     emulate/<board>-renode/; returns the complete harness result and the suite path, or raises
     EmulatorError with one sentence (what went wrong, renode-test's reason, the log path)."""
     from .analyze import analyze
-    from .emulators.base import RunRequest, get_runner
+    from .emulators import get_runner
+    from .emulators.base import RunRequest
     from .renode import line_timeout_s, plan, write_suite
 
     say = say or (lambda _m: None)

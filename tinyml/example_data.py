@@ -109,7 +109,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, DatasetSpec
+from .dataset_types import Dataset, DatasetSpec
 from .errors import DatasetError
 
 # ---------------------------------------------------------------- shared helpers

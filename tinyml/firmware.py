@@ -34,13 +34,16 @@ import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .artifacts import atomic_dir, read_json, sha256_file, to_json
 from .ctemplates import render
+from .boards import qemu_systick_hz, source_of
 from .errors import BoardError, ConfigError, DatasetError, ModelError
+from .runtimes import RUNTIME_SOURCES
+from .runtimes.base import ModelSources  # noqa: F401  (re-exported for callers of the firmware stage)
 
 MANIFEST = "tinyml_firmware.json"
 SAMPLES_FILE = "samples.npz"
@@ -315,12 +318,7 @@ def select_console(board, kind: str | None = None) -> dict:
         if alt.get("kind") == kind:
             return alt
     offered = ", ".join([str(main.get("kind"))] + [str(a.get("kind")) for a in alternatives])
-    raise BoardError(f"{_source_of(board)}: no console of kind {kind!r} (the board offers: {offered}).")
-
-
-def _source_of(board) -> str:
-    path = _board_field(board, "source_path")
-    return Path(path).name if path else f"{board.name}.yaml"
+    raise BoardError(f"{source_of(board)}: no console of kind {kind!r} (the board offers: {offered}).")
 
 
 @dataclass
@@ -342,12 +340,10 @@ def icount_shift_for(systick_hz: int) -> int:
 
 def plan_clock(board, variant: str, machine: str | None = None) -> ClockPlan:
     if variant == "emulator":
-        from .emulators.qemu import systick_hz
-
-        hz, known = systick_hz(machine or "", int(board.clock_hz))
+        hz, known = qemu_systick_hz(machine or "", int(board.clock_hz))
         shift = icount_shift_for(hz)
         ratio = Fraction(10 ** 9, hz * 2 ** shift)
-        basis = "QEMU's model" if known else f"assumed from clock_hz of {_source_of(board)}"
+        basis = "QEMU's model" if known else f"assumed from clock_hz of {source_of(board)}"
         return ClockPlan(
             "icount", "instructions", shift, (ratio.numerator, ratio.denominator),
             f"QEMU -icount shift={shift} advances {2 ** shift} ns per instruction, the SysTick ticks at "
@@ -360,56 +356,13 @@ def plan_clock(board, variant: str, machine: str | None = None) -> ClockPlan:
     if kind == "systick":
         return ClockPlan("systick", "cycles", None, None, "",
                          "core cycles from SysTick at the processor clock", "clock_systick.c")
-    raise BoardError(f"{_source_of(board)}: cycle_counter {kind!r} is not dwt or systick.")
+    raise BoardError(f"{source_of(board)}: cycle_counter {kind!r} is not dwt or systick.")
 
 
 # ----------------------------------------------------------------------------- runtimes
 
-@dataclass
-class ModelSources:
-    """What a runtime contributes to the project (paths relative to the project)."""
-
-    sources: list[str]
-    include_dirs: list[str]
-    defines: list[str]
-    header: str                     # the header main.c includes (tinyml_invoke and sizes)
-    model_sources: list[str]        # sources whose objects count as "model" in size.json
-    runtime_sources: list[str]      # ... as "runtime" (kernel library)
-    arena_bytes: int
-    weights_bytes: int
-    input_bytes: int
-    output_bytes: int
-    operators: list[str]
-    link_libraries: list[str] = field(default_factory=list)
-
-
-def _aot_sources(model_path: Path, project: Path, source_name: str, **_) -> ModelSources:
-    from .runtimes.aot import generate
-
-    aot = generate(model_path, project / "model", source_name=source_name)
-    rel = [f"model/{p.as_posix()}" for p in aot.sources]
-    model_srcs = [s for s in rel if "kernels/" not in s]
-    return ModelSources(
-        sources=rel, include_dirs=[f"model/{d.as_posix()}".rstrip("/.") or "model" for d in aot.include_dirs],
-        defines=["-DTINYML_HOOKS_FILE='\"tinyml_hooks.h\"'"], header="model.h",
-        model_sources=model_srcs, runtime_sources=[s for s in rel if s not in model_srcs],
-        arena_bytes=aot.arena_bytes, weights_bytes=aot.weights_bytes,
-        input_bytes=aot.input.size_bytes, output_bytes=aot.output.size_bytes,
-        operators=list(aot.operators))
-
-
-def _tflm_sources(model_path: Path, project: Path, source_name: str, **kwargs) -> ModelSources:
-    try:
-        from .runtimes.tflm import firmware_sources  # type: ignore[attr-defined]
-    except ImportError:
-        firmware_sources = None
-    if firmware_sources is None:
-        raise ConfigError("the tflm runtime cannot render firmware yet (it arrives with the TFLM issue); "
-                          "use --runtime aot.")
-    return firmware_sources(model_path, project, source_name=source_name, **kwargs)
-
-
-RUNTIME_SOURCES: dict[str, Callable[..., ModelSources]] = {"aot": _aot_sources, "tflm": _tflm_sources}
+# The runtime registry is tinyml.runtimes.RUNTIME_SOURCES (imported above): this
+# module asks it which runtime renders the model part; no runtime imports this module.
 
 
 # ----------------------------------------------------------------------------- render
@@ -510,7 +463,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
     machine, stand_in, target = None, False, board
     if variant == "emulator":
         machine, target, stand_in = _emulator_target(board, emulator, boards_dirs)
-    where = _source_of(target)
+    where = source_of(target)
     clock = plan_clock(target, variant, machine)
     console_cfg = select_console(target, console)
     console_kind = str(console_cfg.get("kind"))

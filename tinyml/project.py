@@ -74,6 +74,8 @@ class EmulateSection(_Strict):
     emulator: Literal["qemu", "renode"] = "qemu"
     samples: int = Field(default=50, ge=1)
     timeout_s: float = Field(default=300, gt=0)
+    # aot: also measure every operator, in a firmware of its own (emulate/<board>-<emulator>-layers.json)
+    per_layer: bool = True
 
 
 class Thresholds(_Strict):

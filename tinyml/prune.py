@@ -126,6 +126,10 @@ def prune(build_dir: Path, *, sparsity: float = 0.5, schedule: str = "polynomial
         "achieved_sparsity": zeros / total if total else 0.0, "layers": layers,
         "before": before, "after": after,
     }
+    from .guardrails import prune_warning
+
+    warning = prune_warning(metrics)
+    metrics["warnings"] = [warning] if warning else []
     out = build_dir / "optimize"
     path = save_model(pruned, out / "optimized.keras")
     write_json(out / "metrics.json", metrics)

@@ -161,6 +161,10 @@ def quantize(build_dir: Path, *, model_path: Path | None = None, representative_
         # the device is held to TFLM, so its accuracy is recorded too.
         metrics["int8_tflm"] = host_metrics(int8_tmp, dataset.x_test, dataset.y_test, task, "tflm")
         sink.advance(1, "int8 accuracy measured")
+        from .guardrails import quantize_warning
+
+        warning = quantize_warning(metrics)
+        metrics["warnings"] = [warning] if warning else []
         write_json(tmp / "metrics.json", metrics)
     float_path, int8_path = out / "float.tflite", out / "model.tflite"
     return QuantizeResult(int8_path, float_path, metrics)

@@ -155,9 +155,9 @@ def maps(memory: dict, origin: int, size: int) -> bool:
 
 def plan(board) -> RenodePlan:
     """The Renode facts of a board, checked: a clear error when it has none or they are wrong."""
-    from .firmware import _source_of
+    from .boards import source_of
 
-    where = _source_of(board)
+    where = source_of(board)
     renode = board.emulators.renode
     if renode is None:
         raise BoardError(f"{where}: board {board.name} has no Renode platform (emulators.renode): neither "

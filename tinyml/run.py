@@ -4,6 +4,7 @@ thresholds turn into a non-zero exit so the run can gate CI."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,11 @@ class StageOutcome:
     name: str
     skipped: bool
     detail: str = ""
+    seconds: float = 0.0            # wall time of the stage (the stamp check alone when skipped)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "skipped": self.skipped, "detail": self.detail,
+                "seconds": round(self.seconds, 3)}
 
 
 @dataclass
@@ -27,7 +33,21 @@ class RunResult:
     stages: list[StageOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     report_dir: Path | None = None
+    runtime: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"build_dir": str(self.build_dir), "report": str(self.report_dir) if self.report_dir else None,
+                "runtime": self.runtime,
+                "stages": [s.to_dict() for s in self.stages],
+                "total_seconds": round(sum(s.seconds for s in self.stages), 3),
+                "notes": self.notes, "warnings": self.warnings, "threshold_failures": self.failures,
+                "passed": not self.failures}
+
+
+PROFILE_SAMPLES = 3        # inputs the per-layer profile runs (its counts are per input, not a median of many)
+RUN_RECORD = "run.json"     # <build>/run.json: the last `tinyml run`'s stages and their wall times
 
 
 def _dataset_spec(project: Project) -> DatasetSpec | None:
@@ -47,20 +67,39 @@ class _Runner:
     def __init__(self, project: Project, build_dir: Path, progress, say: Callable[[str], None]):
         self.project, self.build, self.progress, self.say = project, build_dir, progress, say
         self.result = RunResult(build_dir)
+        self.check_paths: list[Path] = []      # this run's fit checks, for the thresholds
 
     def stage(self, name: str, stage_dir: Path, key: str, outputs: list[Path], action: Callable[[], str]):
         # Stamps live apart from the artifacts, so that no stage or the report mistakes them for results.
         stage_dir = self.build / ".stamps"
+        start = time.perf_counter()
         if up_to_date(stage_dir, name, key, outputs):
-            self.result.stages.append(StageOutcome(name, True, "inputs unchanged"))
+            self.result.stages.append(StageOutcome(name, True, "inputs unchanged", time.perf_counter() - start))
             self.say(f"skip  {name}: inputs unchanged")
             return
         self.say(f"run   {name}")
         detail = action() or ""
         record(stage_dir, name, key)
-        self.result.stages.append(StageOutcome(name, False, detail))
+        seconds = time.perf_counter() - start
+        self.result.stages.append(StageOutcome(name, False, detail, seconds))
         if detail:
             self.say(f"       {detail}")
+        self.say(f"       {_duration(seconds)}")
+
+    def warn_new(self) -> None:
+        """Say each accuracy warning the artifacts now give, once (a skipped stage's too)."""
+        from .guardrails import accuracy_warnings
+
+        for warning in accuracy_warnings(self.build):
+            if warning not in self.result.warnings:
+                self.result.warnings.append(warning)
+                self.say(f"warning: {warning}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
 
 
 def run_project(project: Project, *, boards: list[str] | None = None, runtime: str | None = None,
@@ -112,6 +151,7 @@ def run_project(project: Project, *, boards: list[str] | None = None, runtime: s
         params = {"representative_samples": project.quantize.representative_samples}
         r.stage("quantize", build / "quantize", stage_key(params, [src, build / "model" / "heldout.npz"]), [int8],
                 lambda: _quantize(quantize, build, project.quantize.representative_samples, progress))
+        r.warn_new()
 
     # 4. analyze
     from .analyze import analyze_to_build
@@ -121,12 +161,21 @@ def run_project(project: Project, *, boards: list[str] | None = None, runtime: s
     # 5-7. fit check, firmware, emulation: see _board_stages
     _board_stages(r, int8, check_boards, emulate_boards, n_samples, boards_dirs)
 
-    # 8. report, always
+    # 8. report, always; run.json first so that the report shows this run's stage times
+    from .artifacts import write_json
     from .report import report
+    r.result.failures = evaluate_thresholds(project, build, emulate_boards, r.check_paths)
+    write_json(build / RUN_RECORD, r.result.to_dict())
+    start = time.perf_counter()
     r.result.report_dir = report(build, boards_dirs).out_dir
-    r.result.stages.append(StageOutcome("report", False, str(r.result.report_dir / "report.html")))
+    seconds = time.perf_counter() - start
+    r.result.stages.append(StageOutcome("report", False, str(r.result.report_dir / "report.html"), seconds))
     say(f"run   report -> {r.result.report_dir / 'report.html'}")
-    r.result.failures = evaluate_thresholds(project, build, emulate_boards)
+    say(f"       {_duration(seconds)}")
+    write_json(build / RUN_RECORD, r.result.to_dict())
+    total = sum(s.seconds for s in r.result.stages)
+    say("stage times: " + ", ".join(f"{s.name} {_duration(s.seconds)}" + (" (skipped)" if s.skipped else "")
+                                    for s in r.result.stages) + f"; total {_duration(total)}")
     return r.result
 
 
@@ -159,6 +208,7 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     project, build = r.project, r.build
     choice = resolve_runtime(project.runtime)
     runtime = choice.runtime
+    r.result.runtime = runtime
     if choice.note:
         r.result.notes.append(choice.note)
         r.say(f"runtime auto: {choice.note}")
@@ -166,10 +216,12 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     heldout = build / "model" / "heldout.npz"
 
     # 5. fit check on every board
+    from .check import check_path
     fitting = set()
     for name in check_boards:
         board = load_board(name, boards_dirs)
-        out = build / "check" / f"{board.name}.json"
+        out = check_path(build, board.name, runtime)
+        r.check_paths.append(out)
         key = stage_key({"runtime": runtime}, [int8, board.source_path])
 
         def do_check(board=board):
@@ -185,7 +237,8 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
     for name in check_boards:
         board = load_board(name, boards_dirs)
         if board.name not in fitting:
-            r.say(f"skip  build {board.name}: the model does not fit (see check/{board.name}.json)")
+            r.say(f"skip  build {board.name}: the model does not fit "
+                  f"(see {check_path(build, board.name, runtime).relative_to(build)})")
             continue
         from .firmware import project_dir_for
         proj = project_dir_for(build, board.name, runtime, "device")
@@ -194,9 +247,13 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
         def do_build(board=board):
             from .build import build as run_build
             from .firmware import firmware
+            from .check import check_to_build
             firmware(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
             res = run_build(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
-            return f"flash {res.size['flash_bytes']:,} B, RAM {res.size['ram_bytes']:,} B"
+            # The fit check again, now from the linked ELF: the estimate is replaced.
+            checked, _ = check_to_build(int8, board.name, build, runtime=runtime, boards_dirs=boards_dirs)
+            return (f"flash {res.size['flash_bytes']:,} B, RAM {res.size['ram_bytes']:,} B; "
+                    f"fit check from the linked ELF: {checked.verdict()}")
         r.stage(f"build {board.name}", proj, key, [proj / "build" / "firmware.elf"], do_build)
 
     # 7. emulation on the emulate boards
@@ -220,9 +277,30 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
                     + (f", median {lat.get('median'):,} {lat.get('unit')}" if lat.get("median") else ""))
         r.stage(f"emulate {board.name}", build / "emulate", key, [out], do_emulate)
 
+        # 7b. per-layer profile (aot): a firmware of its own, so that the hooks' few
+        # instructions per operator stay out of the figures above.
+        if runtime == "aot" and project.emulate.per_layer:
+            from .emulate import emulate_path
+            layers_out = emulate_path(build, board.name, emulator, per_layer=True)
+            profile_samples = min(samples, PROFILE_SAMPLES)
 
-def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str]) -> list[str]:
-    """Every threshold the results miss, as one sentence each."""
+            def do_profile(board=board, emulator=emulator, profile_samples=profile_samples):
+                from .emulate import emulate
+                res = emulate(build, board.name, samples=profile_samples, emulator=emulator, runtime=runtime,
+                              timeout_s=project.emulate.timeout_s, seed=project.seed, boards_dirs=boards_dirs,
+                              per_layer=True, runtime_choice=choice.to_dict())
+                ops = {l["op_index"] for l in res.record["layers"]}
+                return f"{len(ops)} operators measured on {profile_samples} sample(s)"
+            r.stage(f"profile {board.name}", build / "emulate",
+                    stage_key({**params, "per_layer": True, "samples": profile_samples},
+                              [int8, heldout, board.source_path, templates]),
+                    [layers_out], do_profile)
+
+
+def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str],
+                        check_paths: list[Path] | None = None) -> list[str]:
+    """Every threshold the results miss, as one sentence each. `check_paths`: this run's
+    fit checks (check/<board>-<runtime>.json); by default every check in the build."""
     import json
     t = project.thresholds
     failures = []
@@ -243,7 +321,9 @@ def evaluate_thresholds(project: Project, build: Path, emulate_boards: list[str]
         ms = (res.get("latency") or {}).get("estimated_ms_at_clock")
         if t.max_latency_ms is not None and ms is not None and ms > t.max_latency_ms:
             failures.append(f"{board}: estimated latency {ms:.2f} ms exceeds max_latency_ms {t.max_latency_ms:g}.")
-    for path in sorted((build / "check").glob("*.json")):
+    if check_paths is None:
+        check_paths = sorted((build / "check").glob("*.json"))
+    for path in check_paths:
         res = json.loads(path.read_text())
         for region, limit in (("flash", t.min_flash_headroom_percent), ("ram", t.min_ram_headroom_percent)):
             part = res.get(region) or {}

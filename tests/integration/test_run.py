@@ -38,6 +38,19 @@ def test_run_end_to_end_then_skips_then_gates(tmp_path):
     assert emu["accuracy"]["device"] == emu["accuracy"]["host_int8"]
     assert (tmp_path / "b" / "report" / "report.html").exists()
     assert (tmp_path / "b" / "firmware" / "mps2-an386-aot" / "build" / "firmware.elf").exists()
+    # each stage's wall time, in the JSON and in <build>/run.json
+    record = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert [s["name"] for s in record["stages"]] == [s["name"] for s in out["stages"]]
+    seconds = {s["name"]: s["seconds"] for s in out["stages"]}
+    assert seconds["train"] > 0.5 and seconds["emulate mps2-an386"] > 0.1 and min(seconds.values()) >= 0
+    assert out["total_seconds"] == pytest.approx(sum(seconds.values()), abs=0.01)
+    # the fit check is recorded per board and runtime
+    assert json.loads((tmp_path / "b" / "check" / "mps2-an386-aot.json").read_text())["runtime"] == "aot"
+    # an accuracy warning exactly when pruning cost more than 2 points
+    pruned = json.loads((tmp_path / "b" / "optimize" / "metrics.json").read_text())
+    drop = 100 * (pruned["before"]["accuracy"] - pruned["after"]["accuracy"])
+    assert (drop > 2) == any(w.startswith("pruning cost") for w in out["warnings"])
+    assert pruned["warnings"] == [w for w in out["warnings"] if w.startswith("pruning cost")]
 
     # Same inputs: every stage is skipped. A threshold no run can meet exits 1.
     second = _run(tmp_path, 0.0001)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tinyml.emulate import build_record
-from tinyml.emulators.base import RunRequest, get_runner
+from tinyml.emulators import get_runner
+from tinyml.emulators.base import RunRequest
 from tinyml.emulators.qemu import QemuRunner
 from tinyml.errors import EmulatorError, ToolError
 from tinyml.harness import parse_text

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tinyml.boards import list_boards, load_board
-from tinyml.emulators.base import RunRequest, get_runner
+from tinyml.emulators import get_runner
+from tinyml.emulators.base import RunRequest
 from tinyml.errors import BoardError
 from tinyml.renode import declared_consoles, facts_of, maps, platform_facts, plan, render_scripts, shipped_platforms
 

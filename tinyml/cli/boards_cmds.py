@@ -54,8 +54,13 @@ def list_(boards_dirs, as_json):
       tinyml boards list
       tinyml boards list --boards-dir my_boards --json
     """
-    from ..boards import format_size, list_boards
+    from ..boards import format_size, list_boards, search_dirs
+    from ..errors import BoardError
     found = list_boards(list(boards_dirs) or None)
+    if not found:
+        # The shipped boards always exist: none at all means a broken install, never "0 boards".
+        raise BoardError("no board files were found; boards are searched in: "
+                         + ", ".join(str(d) for d in search_dirs(list(boards_dirs) or None)) + ".")
     if as_json:
         emit_json([{"name": b.name, "title": b.title, "mcu": b.mcu, "core": b.core, "fpu": b.fpu,
                     "clock_hz": b.clock_hz, "flash_bytes": b.memory.flash.size, "ram_bytes": b.memory.ram.size,

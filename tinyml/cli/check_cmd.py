@@ -30,10 +30,10 @@ def check(model, board, runtime, reserve_percent, samples, elf_path, boards_dirs
 
     \b
     Before a build the figures are estimates (per-core runtime sizes measured
-    by bench/measure_footprint.py); once <build-dir>/firmware/<board>-<runtime>/
+    from real builds, shipped with tinyml); once <build-dir>/firmware/<board>-<runtime>/
     was built from this model (or with --elf) they are the linked sizes. Exits
     with 0 when the model fits and 1 when it does not, saying by how much and
-    what would make it fit. Writes <build-dir>/check/<board>.json.
+    what would make it fit. Writes <build-dir>/check/<board>-<runtime>.json.
     MODEL defaults to <build-dir>/quantize/model.tflite.
 
     \b
@@ -66,11 +66,13 @@ def _print(result, written: Path) -> None:
     out = console()
     table = Table(title=f"{Path(result.model).name} on {result.board}, {result.runtime} runtime "
                         f"({result.basis}; bytes)", title_justify="left")
-    for col, kw in (("region", {}), ("used", {"justify": "right"}), ("available", {"justify": "right"}),
-                    ("headroom", {"justify": "right"}), ("", {"justify": "right"}), ("verdict", {})):
+    for col, kw in (("region", {}), ("used", {"justify": "right"}), ("reserve", {"justify": "right"}),
+                    ("available", {"justify": "right"}), ("headroom", {"justify": "right"}),
+                    ("", {"justify": "right"}), ("verdict", {})):
         table.add_column(col, **kw)
     for b in (result.flash, result.ram):
-        table.add_row("flash" if b.region == "flash" else "RAM", f"{b.used_bytes:,}", f"{b.available_bytes:,}",
+        table.add_row("flash" if b.region == "flash" else "RAM", f"{b.used_bytes:,}",
+                      f"{b.reserve_bytes:,}" if b.reserve else "", f"{b.available_bytes:,}",
                       f"{b.headroom_bytes:,}", f"{b.headroom_percent:.1f}%",
                       "[green]fits[/green]" if b.fits else "[red]does not fit[/red]")
     out.print(table)
@@ -78,8 +80,11 @@ def _print(result, written: Path) -> None:
     for col, kw in (("region", {}), ("item", {}), ("bytes", {"justify": "right"}), ("basis", {})):
         parts.add_column(col, **kw)
     for b in (result.flash, result.ram):
-        for i in b.items:  # each item's source is in the --json output and the check/<board>.json record
+        for i in b.items:  # each item's source is in the --json output and the check/<board>-<runtime>.json record
             parts.add_row("flash" if b.region == "flash" else "RAM", i.name, f"{i.bytes:,}", i.basis)
+        if b.reserve is not None:
+            parts.add_row("RAM" if b.region == "ram" else "flash", f"{b.reserve.name}, kept free (not used)",
+                          f"{b.reserve.bytes:,}", b.reserve.basis)
     out.print(parts)
     for note in result.notes:
         out.print(f"note: {note}")

@@ -193,7 +193,8 @@ def build(board, runtime, emulator_variant, jobs, opt, boards_dirs, build_dir, a
 @click.option("--keep-open", is_flag=True,
               help="renode: run `renode --disable-gui` with the board's .resc in the foreground (monitor open) "
                    "instead of renode-test; the UART log is parsed when you quit Renode.")
-@click.option("--per-layer", is_flag=True, help="Also measure every operator (TINYML LAYER lines).")
+@click.option("--per-layer", is_flag=True, help="Measure every operator instead (TINYML LAYER lines): a firmware of its own, "
+              "recorded in emulate/<board>-<emulator>-layers.json, so its hooks never touch the headline figures.")
 @click.option("--console", "console_kind", default=None,
               help="Print on this console of the emulated board instead of its default, e.g. "
                    "stm32-usart on netduinoplus2 or cmsdk-uart on mps2-an386 (board file alt_consoles).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import build_dir_option, console, emit_json, json_option
+from .common import build_dir_option, console, emit_json, err_console, json_option
 
 
 def _dataset_options(func):
@@ -143,6 +143,8 @@ def prune(sparsity, schedule, fine_tune_epochs, structured, seed, build_dir, as_
         result = run_prune(build_dir, sparsity=sparsity, schedule=schedule, fine_tune_epochs=fine_tune_epochs,
                            structured_2_4=structured, seed=seed, progress=progress)
     m = result.metrics
+    for warning in m.get("warnings", []):
+        err_console().print(f"warning: {warning}", markup=False, highlight=False)
     if as_json:
         emit_json({"model": str(result.model_path), **m})
         return
@@ -179,6 +181,8 @@ def quantize(model_path, representative_samples, build_dir, as_json):
         result = run_quantize(build_dir, model_path=model_path,
                               representative_samples=representative_samples, progress=progress)
     m = result.metrics
+    for warning in m.get("warnings", []):
+        err_console().print(f"warning: {warning}", markup=False, highlight=False)
     if as_json:
         emit_json({"model": str(result.model_path), "float_model": str(result.float_model_path), **m})
         return

@@ -65,9 +65,7 @@ def run(project_file, boards, runtime, samples, seed, boards_dirs, as_json):
                              boards_dirs=list(boards_dirs) or None, progress=progress,
                              say=(out.print if out else (lambda s: None)))
     if as_json:
-        emit_json({"build_dir": str(result.build_dir), "report": str(result.report_dir),
-                   "stages": [{"name": s.name, "skipped": s.skipped, "detail": s.detail} for s in result.stages],
-                   "notes": result.notes, "threshold_failures": result.failures, "passed": not result.failures})
+        emit_json(result.to_dict())
     elif not result.failures:
         out.print(f"all thresholds met; report: {result.report_dir / 'report.html'}")
     raise_on_failures(result)

@@ -56,12 +56,3 @@ class Runner(abc.ABC):
     def run(self, request: RunRequest) -> RunOutput:
         """Run to completion or timeout; never raises for a guest failure."""
 
-
-def get_runner(name: str) -> Runner:
-    from .qemu import QemuRunner
-    from .renode import RenodeRunner
-
-    runners = {"qemu": QemuRunner, "renode": RenodeRunner}
-    if name not in runners:
-        raise ToolError(f"unknown emulator {name!r}; available: {', '.join(sorted(runners))}.")
-    return runners[name]()

@@ -9,7 +9,8 @@ Semihosting SYS_WRITE0 output arrives on QEMU's stderr, a UART's on stdout;
 semihosting SYS_EXIT ends QEMU (status 0 for a good run). With -icount the
 virtual clock advances exactly 2^N ns per guest instruction, so the firmware's
 SysTick readings convert to instructions exactly (BENCHMARKS.md, "Counting on
-QEMU"); that needs the rate QEMU's SysTick runs at on each machine, below.
+QEMU"); that needs the rate QEMU's SysTick runs at on each machine, a fact
+about QEMU's machines kept beside the boards (boards/qemu-machines.yaml).
 """
 
 from __future__ import annotations
@@ -21,28 +22,6 @@ from .base import RunOutput, RunRequest, Runner
 
 QEMU = "qemu-system-arm"
 INSTALL_HINT = "install the Debian package qemu-system-arm (sudo apt-get install qemu-system-arm)"
-
-# The rate of the SysTick's processor clock (CLKSOURCE=1) in QEMU 7.2's model
-# of each machine: facts about QEMU, not about boards (a real LM3S6965 runs at
-# up to 50 MHz; QEMU's reset RCC gives 12.5 MHz). Each is checked by
-# tests/integration/test_emulate_clock.py with a loop of known length.
-SYSTICK_HZ: dict[str, int] = {
-    "mps2-an385": 25_000_000,      # hw/arm/mps2.c SYSCLK_FRQ
-    "mps2-an386": 25_000_000,
-    "mps2-an500": 25_000_000,
-    "mps2-an511": 25_000_000,
-    "mps2-an505": 20_000_000,      # hw/arm/mps2-tz.c sysclk_frq
-    "mps2-an521": 20_000_000,
-    "mps3-an524": 32_000_000,
-    "mps3-an547": 32_000_000,
-    "microbit": 16_000_000,        # hw/arm/nrf51_soc.c HCLK
-    "lm3s6965evb": 12_500_000,     # hw/arm/stellaris.c: 200 MHz / (SYSDIV 15 + 1) at reset
-    "lm3s811evb": 12_500_000,
-    "netduinoplus2": 168_000_000,  # hw/arm/netduinoplus2.c SYSCLK_FRQ
-    "netduino2": 120_000_000,
-    "stm32vldiscovery": 24_000_000,
-}
-
 
 class QemuRunner(Runner):
     name = "qemu"
@@ -79,9 +58,3 @@ class QemuRunner(Runner):
         return RunOutput(lines=lines, returncode=None if result.timed_out else result.returncode,
                          timed_out=result.timed_out, argv=argv, log_path=log)
 
-
-def systick_hz(machine: str, fallback_hz: int) -> tuple[int, bool]:
-    """(SysTick rate of the machine in QEMU, known) - the fallback when the table lacks it."""
-    if machine in SYSTICK_HZ:
-        return SYSTICK_HZ[machine], True
-    return int(fallback_hz), False

@@ -1,10 +1,12 @@
 """Runtimes that execute the model on the MCU: aot (generated C) and tflm.
 
-Each runtime plugs into the firmware stage through
-tinyml.firmware.RUNTIME_SOURCES[name](model_path, project_dir, source_name=...,
-board=..., core_flags=..., opt=...) -> ModelSources: it writes its part of the
-project (model/ and anything it links) and says which sources, flags and
-libraries the shared Makefile and harness main.c build with.
+Each runtime plugs into the firmware stage through the registry below,
+RUNTIME_SOURCES[name](model_path, project_dir, source_name=..., board=...,
+core_flags=..., opt=...) -> ModelSources (tinyml/runtimes/base.py): it writes
+its part of the project (model/ and anything it links) and says which sources,
+flags and libraries the shared Makefile and harness main.c build with. The
+firmware stage asks the registry; the runtimes import only lower modules
+(runtimes.base, tflite_model, ...), never the firmware stage.
 
 `resolve_runtime` turns the user's --runtime (auto | aot | tflm) into the one
 that is used: auto means tflm when a TFLM tree is found (--tflm-dir,
@@ -15,9 +17,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .base import ModelSources
 
 RUNTIMES = ("aot", "tflm")
 RUNTIME_CHOICES = ("auto",) + RUNTIMES
+
+
+def _aot_sources(model_path, project, source_name, **kwargs) -> "ModelSources":
+    from .aot.firmware import firmware_sources      # lazy: TensorFlow-free CLI start
+
+    return firmware_sources(model_path, project, source_name=source_name, **kwargs)
+
+
+def _tflm_sources(model_path, project, source_name, **kwargs) -> "ModelSources":
+    from .tflm.firmware import firmware_sources
+
+    return firmware_sources(model_path, project, source_name=source_name, **kwargs)
+
+
+RUNTIME_SOURCES: dict[str, Callable[..., "ModelSources"]] = {"aot": _aot_sources, "tflm": _tflm_sources}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The TFLM part of a firmware project (tinyml.firmware's RUNTIME_SOURCES["tflm"]).
+"""The TFLM part of a firmware project (tinyml.runtimes.RUNTIME_SOURCES["tflm"]).
 
 Rendered into the project:
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from ... import proc
 from ...ctemplates import render
 from ...errors import ToolError, UnsupportedOperatorError
+from ..base import ModelSources
 from .library import LibraryConfig, TFLMLibrary, build_library
 from .tree import MICRO, TFLMTree
 
@@ -140,12 +141,11 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
                      kernels: str | None = None, strip_error_strings: bool = False, progress=None,
                      **_ignored):
-    """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources."""
+    """Write the TFLM model part into `project`; returns tinyml.runtimes.base.ModelSources."""
     from ...export import render_model_data
-    from ...firmware import ModelSources
     from ...interpreters import tflm_arena_bytes
     from ...tflite_model import load_model
-    from . import require_tree
+    from .locate import require_tree
 
     model_path = Path(model_path)
     kernels = kernels or os.environ.get("TINYML_TFLM_KERNELS") or "cmsis_nn"

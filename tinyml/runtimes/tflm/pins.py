@@ -49,6 +49,11 @@ DEPENDENCY_SCRIPTS = {
 }
 FLATBUFFERS_PATCH = f"{_MAKE_DIR}/flatbuffers.patch"
 
+# The two files tinyml adds to an assembled tree (tree.py reads them, pin_from_tree
+# below too): here, in the lower module, so tree.py and pins.py do not import each other.
+PROVENANCE_FILE = "tinyml-tflm.json"
+MANIFEST_FILE = "tinyml-manifest.sha256"
+
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -206,8 +211,6 @@ def dependency_refs(read_text) -> dict[str, DependencyRef]:
 def pin_from_tree(tree: Path, description: str = "") -> Pin:
     """A pin from a tree assembled with `tinyml tflm fetch --from ... --ref NEW
     --allow-unverified`: its dependency commits and the SHA-256 of every file."""
-    from .tree import MANIFEST_FILE, PROVENANCE_FILE
-
     prov = json.loads((tree / PROVENANCE_FILE).read_text())
     manifest = {}
     for line in (tree / MANIFEST_FILE).read_text().splitlines():

@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError
-from .pins import FLATBUFFERS_PATCH
+from .pins import FLATBUFFERS_PATCH, MANIFEST_FILE, PROVENANCE_FILE
 
-PROVENANCE_FILE = "tinyml-tflm.json"
-MANIFEST_FILE = "tinyml-manifest.sha256"
 _OWN_FILES = {PROVENANCE_FILE, MANIFEST_FILE}
 
 MICRO = "tensorflow/lite/micro"
