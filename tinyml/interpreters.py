@@ -44,6 +44,10 @@ def _worker():
         from concurrent.futures import ProcessPoolExecutor
 
         _WORKER = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        # shut it down before the interpreter tears its modules down (else a weakref callback fails)
+        import atexit
+
+        atexit.register(_WORKER.shutdown, wait=True)
     return _WORKER
 
 

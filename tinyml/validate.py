@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import ModelError
 
-if TYPE_CHECKING:
-    from .tflite_model import Operator, Tensor, TFLiteModel
+# Annotations name tflite_model's Tensor, Operator and TFLiteModel, which this lower module does not
+# import (tflite_model calls it while reading).
 
 SCHEMA_VERSION = 3
 INT32_MAX = 2**31 - 1
