@@ -442,6 +442,28 @@ def _ram_common(board, cf: CoreFootprint, reserve_percent: float, runtime: str) 
     return items
 
 
+def _tflm_arena_item(facts: ModelFacts, board) -> Item:
+    """The arena a tflm firmware for this board allocates: the device figure
+    when a firmware for this core was built before (runtimes/tflm/arena.py),
+    else the host interpreter's figure with the margin the firmware then uses."""
+    from .boards import core_flags
+    from .runtimes.tflm.arena import recorded_for_core, with_margin
+
+    try:
+        rec = recorded_for_core(facts.sha256, core_flags(board))
+    except TinyMLError:
+        rec = None
+    if rec is not None:
+        used = int(rec["arena_used_bytes"])
+        return Item("tensor arena (TFLM on the device)", with_margin(used), "measured",
+                    f"arena_used_bytes {used:,} B on {rec.get('measured_on')} with the same core flags "
+                    "+ the firmware's margin (tinyml's TFLM arena record)")
+    return Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
+                "measured by the Python tflite-micro interpreter on this 64-bit host: larger pointer-sized "
+                "bookkeeping than a Cortex-M, but no CMSIS-NN scratch buffers; the first tflm firmware "
+                "build for this core measures it on the emulated core, and the check then uses that")
+
+
 DEFAULT_FIRMWARE_SAMPLES = 10   # inputs `tinyml firmware` bakes into its test firmware by default
 
 
@@ -480,9 +502,7 @@ def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | No
                              "(try --runtime aot).", path=facts.path)
         flash_items = [Item("model (.tflite as a C array)", facts.file_bytes, "exact", str(facts.path.name)),
                        _tflm_code(cf, facts.opcodes)]
-        ram_items = [Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
-                          "measured by the Python tflite-micro interpreter on this 64-bit host: its pointer-sized "
-                          "bookkeeping over-estimates the 32-bit MCU arena by a few hundred bytes to a few KB")]
+        ram_items = [_tflm_arena_item(facts, board)]
         notes.append("The TFLM code figure is the .text of the measured firmwares; their .rodata/.data "
                      "(a few KB of tables and log strings) is not in it: check after a build.")
     if not cf.application_in_runtime:

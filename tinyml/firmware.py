@@ -487,8 +487,12 @@ def _run_id(*parts: str) -> str:
 def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runtime: str = "aot",
                     variant: str = "device", samples: SampleSet, per_layer: bool = False,
                     opt: str = "-Os", emulator: str = "qemu", boards_dirs=None,
-                    run_id: str | None = None, console: str | None = None) -> FirmwareProject:
-    """Render the project into out_dir (replaced atomically)."""
+                    run_id: str | None = None, console: str | None = None,
+                    runtime_options: dict | None = None) -> FirmwareProject:
+    """Render the project into out_dir (replaced atomically).
+
+    runtime_options: extra keyword arguments for the runtime's part (the tflm
+    arena calibration passes its own arena_bytes)."""
     from .boards import core_flags
 
     model_path, out_dir = Path(model_path), Path(out_dir)
@@ -574,7 +578,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
 
     with atomic_dir(out_dir) as tmp:
         model_part = RUNTIME_SOURCES[runtime](model_path, tmp, source_name, board=target, core_flags=flags,
-                                              opt=opt)
+                                              opt=opt, boards_dirs=boards_dirs, **(runtime_options or {}))
         if model_part.input_bytes != inp.nbytes:
             raise ModelError(f"internal error: the {runtime} runtime reports {model_part.input_bytes} input "
                              f"bytes, the model has {inp.nbytes}.")

@@ -21,8 +21,10 @@ from tinyml.tflite_model import Operator, Tensor, TFLiteModel
 
 
 @pytest.fixture(autouse=True)
-def _no_env_boards(monkeypatch):
+def _no_env_boards(monkeypatch, tmp_path):
     monkeypatch.delenv("TINYML_BOARDS_DIR", raising=False)
+    # No TFLM arena records of this machine's cache: the host figures are checked here.
+    monkeypatch.setenv("TINYML_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ depend on where the TFLM tree or the cache live.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -30,10 +29,6 @@ from .library import LibraryConfig, TFLMLibrary, build_library
 from .tree import MICRO, TFLMTree
 
 MODEL_SYMBOL = "tinyml_model_data"
-# The host arena measurement is already an upper bound (64-bit structs); the
-# margin covers CMSIS-NN scratch buffers the reference kernels do not ask for.
-ARENA_MARGIN_PERCENT = 10
-ARENA_MARGIN_BYTES = 1024
 _RESOLVER_HEADER = f"{MICRO}/micro_mutable_op_resolver.h"
 
 
@@ -85,11 +80,6 @@ def plan_resolver(model, tree: TFLMTree, model_path: Path) -> list[OpRegistratio
     return out
 
 
-def arena_size(measured_bytes: int) -> int:
-    size = measured_bytes * (100 + ARENA_MARGIN_PERCENT) / 100 + ARENA_MARGIN_BYTES
-    return int(math.ceil(size / 16) * 16)
-
-
 def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_strings: bool) -> LibraryConfig:
     """-Os (the default) builds TFLM as its release Makefile does (core -Os,
     kernels -O2); -O2/-O3 build all of it at that level."""
@@ -139,13 +129,18 @@ def _licenses(tree: TFLMTree) -> list[Path]:
 def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_flags: list[str],
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
                      kernels: str | None = None, strip_error_strings: bool = False, progress=None,
-                     **_ignored):
-    """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources."""
+                     board=None, boards_dirs=None, arena_bytes: int | None = None, **_ignored):
+    """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources.
+
+    arena_bytes: use this arena instead of the device-measured one (the arena
+    calibration firmware of arena.py)."""
+    from ...errors import ModelError
     from ...export import render_model_data
     from ...firmware import ModelSources
     from ...interpreters import tflm_arena_bytes
     from ...tflite_model import load_model
     from . import require_tree
+    from .arena import measure
 
     model_path = Path(model_path)
     kernels = kernels or os.environ.get("TINYML_TFLM_KERNELS") or "cmsis_nn"
@@ -153,9 +148,20 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
     model = load_model(model_path)
     ops = plan_resolver(model, tree, model_path)
     inp, out = model.input_tensors[0], model.output_tensors[0]
-    arena = arena_size(tflm_arena_bytes(model_path))
     lib = build_library(tree, library_config(core_flags, opt, kernels, strip_error_strings),
                         progress=progress)
+    if arena_bytes is not None:
+        arena, arena_note = int(arena_bytes), "given by the caller (arena calibration firmware)"
+    else:
+        try:
+            host_bytes = tflm_arena_bytes(model_path)
+        except ModelError:
+            host_bytes = None
+        io_bytes = sum(t.nbytes for t in (*model.input_tensors, *model.output_tensors))
+        plan = measure(model_path, lib, board, core_flags, opt=opt, kernels=kernels,
+                       strip_error_strings=strip_error_strings, host_bytes=host_bytes,
+                       io_bytes=io_bytes, boards_dirs=boards_dirs, progress=progress)
+        arena, arena_note = plan.arena_bytes, plan.note
 
     model_dir = project / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +171,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
     ctx = {
         "source": source_name, "tflm_ref": tree.ref or "a local TFLM tree", "kernels": kernels,
         "input_bytes": inp.nbytes, "output_bytes": out.nbytes, "arena_bytes": arena,
-        "margin_percent": ARENA_MARGIN_PERCENT, "margin_bytes": ARENA_MARGIN_BYTES,
+        "arena_note": arena_note,
         "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
         "model_symbol": MODEL_SYMBOL, "ops": ops,
         "operator_names": [op.opcode for op in model.operators],

@@ -442,14 +442,21 @@ def _remember_failure(key: str, config: LibraryConfig, sf: SourceFile, res) -> d
     return record
 
 
-def _failure_error(record: dict, *, remembered: bool) -> ToolError:
+class LibraryBuildError(ToolError):
+    """The TFLM library of a configuration does not build (remembered in the cache)."""
+
+
+def _failure_error(record: dict, *, remembered: bool) -> LibraryBuildError:
+    # The same sentence the first time and when remembered: a bench of many
+    # models shows it once.
     flags = " ".join(record.get("core_flags", []))
-    when = "an earlier build of this configuration failed" if remembered else "failed"
     msg = (f"the TFLM library for {flags} does not build: compiling {record['source']} at "
-           f"{record['opt']} {when} ({record['first_error']}; log: {record['log']}).")
-    return ToolError(msg, hint=("Retry with `tinyml tflm build --board BOARD --force` once the "
-                                "compiler or the tree changed." if remembered else None),
-                     log_path=Path(record["log"]))
+           f"{record['opt']} failed ({record['first_error']}; log: {record['log']}).")
+    hint = ("Remembered from an earlier build of the same tree, compiler and flags: not compiled "
+            "again. `tinyml tflm build --board BOARD --force` retries." if remembered else
+            "Remembered: later builds of this configuration report it without compiling again "
+            "(`tinyml tflm build --board BOARD --force` retries).")
+    return LibraryBuildError(msg, hint=hint, log_path=Path(record["log"]))
 
 
 def cached_libraries() -> list[dict]:
@@ -472,5 +479,5 @@ def cached_libraries() -> list[dict]:
     return out
 
 
-__all__ = ["canonical_core_flags", "failures_dir", "FILE_OPT_WORKAROUNDS", "LibraryConfig", "TFLMLibrary", "build_library", "library_sources", "cached_libraries",
+__all__ = ["canonical_core_flags", "failures_dir", "LibraryBuildError", "FILE_OPT_WORKAROUNDS", "LibraryConfig", "TFLMLibrary", "build_library", "library_sources", "cached_libraries",
            "libraries_dir", "KERNEL_SETS"]
