@@ -178,7 +178,7 @@ class ModelFacts:
     half_width_constant_bytes: int      # constant tensors with a width multiplier of 0.5
     half_width_pair_bytes: int | None
     tflm_arena_bytes: int
-    tflm_error: str | None = None       # why the tflite-micro interpreter cannot run it
+    tflm_error: str | None = None       # why the tflm firmware (harness I/O) or tflite-micro cannot run it
     aot_error: str | None = None        # why the aot runtime cannot run it
     aot_weights_bytes: int = 0
     aot_arena_bytes: int = 0
@@ -276,11 +276,13 @@ def model_facts(model_path: str | Path) -> ModelFacts:
     model = load_model(model_path)
     consts = [t for t in model.tensors if t.data is not None]
     half_consts, half_pair = _half_width(model)
-    tflm_error = None
+    from .firmware import harness_io_problem
+
+    tflm_error = harness_io_problem(model)   # what the tflm firmware refuses, check refuses
     try:
         tflm_arena = tflm_arena_bytes(model_path)
     except ModelError as exc:
-        tflm_arena, tflm_error = 0, exc.message
+        tflm_arena, tflm_error = 0, tflm_error or exc.message
     facts = ModelFacts(
         path=model_path, sha256=sha256_file(model_path), file_bytes=model_path.stat().st_size,
         operator_count=len(model.operators), opcodes=list(model.opcodes),

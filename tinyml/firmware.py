@@ -106,20 +106,28 @@ def random_samples(input_bytes: int, count: int, seed: int) -> np.ndarray:
     return rng.integers(-128, 128, size=(count, input_bytes), dtype=np.int64).astype(np.int8)
 
 
+def harness_io_problem(model) -> str | None:
+    """Why tinyml's harness firmware (main.c, either runtime) cannot run this
+    model, or None: it feeds one int8 input tensor and reads one int8 output
+    tensor. `tinyml check` refuses the same models (check.py)."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return (f"the firmware harness runs single-input, single-output models; this one has "
+                f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+    for role, t in (("input", model.input_tensors[0]), ("output", model.output_tensors[0])):
+        if t.dtype != "int8":
+            return (f"the {role} tensor {t.name!r} is {t.dtype}; the firmware needs a full-integer "
+                    "int8 model (run `tinyml quantize`)")
+    return None
+
+
 def _model_io(model_path: Path):
     from .tflite_model import load_model
 
     model = load_model(model_path)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"{model_path}: the firmware harness runs single-input, single-output models; "
-                         f"this one has {len(model.inputs)} inputs and {len(model.outputs)} outputs.",
-                         path=model_path)
-    inp, out = model.input_tensors[0], model.output_tensors[0]
-    for role, t in (("input", inp), ("output", out)):
-        if t.dtype != "int8":
-            raise ModelError(f"{model_path}: the {role} tensor {t.name!r} is {t.dtype}; the firmware "
-                             "needs a full-integer int8 model (run `tinyml quantize`).", path=model_path)
-    return model, inp, out
+    problem = harness_io_problem(model)
+    if problem is not None:
+        raise ModelError(f"{model_path}: {problem}.", path=model_path)
+    return model, model.input_tensors[0], model.output_tensors[0]
 
 
 def dataset_samples(model_path: Path, dataset_path: Path, count: int) -> SampleSet:
