@@ -278,7 +278,7 @@ def model_facts(model_path: str | Path) -> ModelFacts:
     half_consts, half_pair = _half_width(model)
     from .firmware import harness_io_problem
 
-    tflm_error = harness_io_problem(model)   # what the tflm firmware refuses, check refuses
+    tflm_error = harness_io_problem(model, "tflm")   # what the tflm firmware refuses, check refuses
     try:
         tflm_arena = tflm_arena_bytes(model_path)
     except ModelError as exc:
@@ -293,6 +293,7 @@ def model_facts(model_path: str | Path) -> ModelFacts:
         largest_pair=_largest_pair(model), half_width_constant_bytes=half_consts,
         half_width_pair_bytes=half_pair, tflm_arena_bytes=tflm_arena, tflm_error=tflm_error)
     _aot_facts(model, facts)
+    facts.aot_error = facts.aot_error or harness_io_problem(model, "aot")
     return facts
 
 

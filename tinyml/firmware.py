@@ -106,10 +106,26 @@ def random_samples(input_bytes: int, count: int, seed: int) -> np.ndarray:
     return rng.integers(-128, 128, size=(count, input_bytes), dtype=np.int64).astype(np.int8)
 
 
-def harness_io_problem(model) -> str | None:
-    """Why tinyml's harness firmware (main.c, either runtime) cannot run this
-    model, or None: it feeds one int8 input tensor and reads one int8 output
-    tensor. `tinyml check` refuses the same models (check.py)."""
+# Tensor types each runtime's firmware exchanges with the harness (main.c moves
+# bytes: the input bytes are the model's input tensors one after the other, in
+# the model's input order, and the same for the outputs).
+HARNESS_DTYPES = {"aot": ("int8",), "tflm": ("int8", "int16")}
+
+
+def harness_io_problem(model, runtime: str = "tflm") -> str | None:
+    """Why tinyml's harness firmware for `runtime` cannot run this model, or
+    None. aot: one int8 input tensor and one int8 output tensor; tflm: any
+    number of int8 or int16 input and output tensors (int8 and int16x8 models).
+    `tinyml check` refuses the same models (check.py)."""
+    if runtime == "tflm":
+        for role, tensors in (("input", model.input_tensors), ("output", model.output_tensors)):
+            if not tensors:
+                return f"the model has no {role} tensor"
+            for t in tensors:
+                if t.dtype not in HARNESS_DTYPES["tflm"]:
+                    return (f"the {role} tensor {t.name!r} is {t.dtype}; the tflm firmware exchanges int8 "
+                            "and int16 tensors (int8 or int16x8 models: run `tinyml quantize`)")
+        return None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         return (f"the firmware harness runs single-input, single-output models; this one has "
                 f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
@@ -120,14 +136,31 @@ def harness_io_problem(model) -> str | None:
     return None
 
 
-def _model_io(model_path: Path):
+@dataclass(frozen=True)
+class HarnessBytes:
+    """Several tensors as the harness sees them: their bytes one after the other."""
+    name: str
+    nbytes: int
+    tensors: tuple
+
+
+def _joined(tensors) -> object:
+    if len(tensors) == 1:
+        return tensors[0]
+    return HarnessBytes("+".join(t.name for t in tensors), sum(t.nbytes for t in tensors), tuple(tensors))
+
+
+def _model_io(model_path: Path, runtime: str = "tflm"):
+    """(model, input, output): the tensor itself for one tensor, else the
+    HarnessBytes of all of them. The default is the most permissive runtime's
+    rule (sample sets); render_firmware applies its runtime's."""
     from .tflite_model import load_model
 
     model = load_model(model_path)
-    problem = harness_io_problem(model)
+    problem = harness_io_problem(model, runtime)
     if problem is not None:
         raise ModelError(f"{model_path}: {problem}.", path=model_path)
-    return model, model.input_tensors[0], model.output_tensors[0]
+    return model, _joined(model.input_tensors), _joined(model.output_tensors)
 
 
 def dataset_samples(model_path: Path, dataset_path: Path, count: int) -> SampleSet:
@@ -140,6 +173,10 @@ def dataset_samples(model_path: Path, dataset_path: Path, count: int) -> SampleS
     from .quantize import quantize_array
 
     _, inp, _ = _model_io(model_path)
+    if isinstance(inp, HarnessBytes) or inp.dtype != "int8":
+        raise DatasetError(f"{dataset_path}: a dataset is quantized to one int8 input tensor; "
+                           f"{model_path.name} takes {inp.name!r} ({getattr(inp, 'dtype', 'several tensors')}): "
+                           "use seeded inputs (no --dataset).", path=dataset_path)
     try:
         with np.load(dataset_path) as data:
             x, y = data["x"], (data["y"] if "y" in data else None)
@@ -514,7 +551,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
         raise ModelError(f"{model_path} does not exist; run `tinyml quantize` first or name a .tflite.",
                          path=model_path)
     board = _load_board(board, boards_dirs)
-    _, inp, out = _model_io(model_path)
+    _, inp, out = _model_io(model_path, runtime)
     if samples.inputs.shape[1] != inp.nbytes:
         raise DatasetError(f"the samples have {samples.inputs.shape[1]} bytes each, the model input "
                            f"{inp.name!r} needs {inp.nbytes}.")

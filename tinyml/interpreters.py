@@ -38,6 +38,37 @@ def run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs) if outs else np.zeros((0,), np.int8)
 
 
+def run_tflm_bytes(model_path: str | Path, rows: np.ndarray) -> np.ndarray:
+    """The tflite-micro interpreter on harness bytes: each row holds the
+    model's input tensors one after the other (model input order, their own
+    dtypes); returns each row's output tensors' bytes one after the other, as
+    int8 (what the firmware prints)."""
+    from .tflite_model import load_model
+
+    model = load_model(model_path)
+    runtime = _tflm()
+    interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+    rows = np.ascontiguousarray(rows, dtype=np.int8).reshape(len(rows), -1)
+    want = sum(t.nbytes for t in model.input_tensors)
+    if rows.shape[1] != want:
+        raise ModelError(f"{model_path}: {rows.shape[1]} input bytes per sample, the model's inputs "
+                         f"take {want}.", path=model_path)
+    outs = []
+    for row in rows:
+        blob, offset = row.tobytes(), 0
+        for i, t in enumerate(model.input_tensors):
+            details = interp.get_input_details(i)
+            value = np.frombuffer(blob[offset:offset + t.nbytes], dtype=details["dtype"])
+            interp.set_input(value.reshape(tuple(details["shape"])), i)
+            offset += t.nbytes
+        interp.invoke()
+        out = b"".join(np.ascontiguousarray(interp.get_output(i)).tobytes()
+                       for i in range(len(model.outputs)))
+        outs.append(np.frombuffer(out, dtype=np.int8))
+        interp.reset()
+    return np.stack(outs) if outs else np.zeros((0, 0), np.int8)
+
+
 def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     """Outputs of the LiteRT (ai-edge-litert) interpreter, reference kernels."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

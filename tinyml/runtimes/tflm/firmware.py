@@ -91,6 +91,19 @@ def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_st
                          kernel_opt=kernel_opt, strip_error_strings=strip_error_strings)
 
 
+_TFLITE_TYPES = {"int8": "kTfLiteInt8", "int16": "kTfLiteInt16"}
+
+
+def _io_slices(tensors) -> list[dict]:
+    """Each tensor's place in the harness bytes (one after the other)."""
+    out, offset = [], 0
+    for t in tensors:
+        out.append({"name": t.name, "dtype": t.dtype, "tflite_type": _TFLITE_TYPES[t.dtype],
+                    "offset": offset, "nbytes": t.nbytes, "shape": list(t.shape)})
+        offset += t.nbytes
+    return out
+
+
 def _header_closure(tree: TFLMTree, lib: TFLMLibrary, source: Path, project: Path) -> list[Path]:
     """Files of the tree that `source` includes (directly or not)."""
     project, source = project.resolve(), source.resolve()   # the scan runs inside project
@@ -147,7 +160,13 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
     tree = require_tree(tflm_dir)
     model = load_model(model_path)
     ops = plan_resolver(model, tree, model_path)
-    inp, out = model.input_tensors[0], model.output_tensors[0]
+    from ...firmware import harness_io_problem
+
+    problem = harness_io_problem(model, "tflm")
+    if problem is not None:
+        raise ModelError(f"{model_path}: {problem}.", path=model_path)
+    ins, outs = _io_slices(model.input_tensors), _io_slices(model.output_tensors)
+    input_bytes, output_bytes = sum(t["nbytes"] for t in ins), sum(t["nbytes"] for t in outs)
     lib = build_library(tree, library_config(core_flags, opt, kernels, strip_error_strings),
                         progress=progress)
     if arena_bytes is not None:
@@ -157,7 +176,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
             host_bytes = tflm_arena_bytes(model_path)
         except ModelError:
             host_bytes = None
-        io_bytes = sum(t.nbytes for t in (*model.input_tensors, *model.output_tensors))
+        io_bytes = input_bytes + output_bytes
         plan = measure(model_path, lib, board, core_flags, opt=opt, kernels=kernels,
                        strip_error_strings=strip_error_strings, host_bytes=host_bytes,
                        io_bytes=io_bytes, boards_dirs=boards_dirs, progress=progress)
@@ -170,7 +189,8 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         (model_dir / name).write_text(text)
     ctx = {
         "source": source_name, "tflm_ref": tree.ref or "a local TFLM tree", "kernels": kernels,
-        "input_bytes": inp.nbytes, "output_bytes": out.nbytes, "arena_bytes": arena,
+        "input_bytes": input_bytes, "output_bytes": output_bytes, "arena_bytes": arena,
+        "inputs": ins, "outputs": outs,
         "arena_note": arena_note,
         "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
         "model_symbol": MODEL_SYMBOL, "ops": ops,
@@ -206,8 +226,8 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         runtime_sources=["model/tflm_model.cc", "tflm/libtflm.a"],
         arena_bytes=arena,
         weights_bytes=model_path.stat().st_size,
-        input_bytes=inp.nbytes,
-        output_bytes=out.nbytes,
+        input_bytes=input_bytes,
+        output_bytes=output_bytes,
         operators=[op.opcode for op in model.operators],
         link_libraries=["tflm/libtflm.a"],
     )
