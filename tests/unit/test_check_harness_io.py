@@ -6,8 +6,6 @@ running them: tests/integration/test_tflm_models.py.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,42 +14,12 @@ from tinyml.check import estimate, model_facts
 from tinyml.errors import ModelError
 
 
-def _convert(model, rep, path: Path, int16x8: bool) -> Path:
-    from tinyml.tfcompat import tf
-
-    t = tf()
-
-    def gen():
-        for sample in rep:
-            yield [sample[None]]
-
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [t.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
-    if int16x8:
-        conv.target_spec.supported_ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        conv.inference_input_type = conv.inference_output_type = t.int16
-    else:
-        conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = conv.inference_output_type = t.int8
-    path.write_bytes(conv.convert())
-    return path
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from tinyml.tfcompat import tf
+    from tests.integration.tiny_models import make_io_model
 
-    t = tf()
-    t.keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("io-models")
-    rep = np.random.default_rng(0).normal(size=(16, 8)).astype(np.float32)
-    single = t.keras.Sequential([t.keras.layers.Input((8,)), t.keras.layers.Dense(4)])
-    inp = t.keras.layers.Input((8,))
-    two = t.keras.Model(inp, [t.keras.layers.Dense(4)(inp), t.keras.layers.Dense(2)(inp)])
-    return {"int8": _convert(single, rep, root / "int8.tflite", False),
-            "int16x8": _convert(single, rep, root / "int16x8.tflite", True),
-            "two_outputs": _convert(two, rep, root / "two_outputs.tflite", False)}
+    return {kind: make_io_model(root / f"{kind}.tflite", kind) for kind in ("int8", "int16x8", "two_outputs")}
 
 
 @pytest.mark.parametrize("name,why", [("int16x8", r"input tensor .* is int16"),
