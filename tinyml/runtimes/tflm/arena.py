@@ -212,6 +212,7 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
     options = {"arena_bytes": arena, "kernels": kernels, "strip_error_strings": strip_error_strings}
     arena_dir().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=arena_dir()))
+    keep = False
     try:
         samples = bench_samples(model_path, 1, seed=0)
         for _attempt in range(2):
@@ -225,11 +226,12 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
                 # The reserve was not enough for the rest of the firmware's data:
                 # give the arena what the linker says is missing, once.
                 m = re.search(r"region RAM overflowed by ([\d,]+) bytes", exc.message)
-                if m is None or _attempt == 1:
-                    raise
+                if m is None or _attempt == 1 or arena - _round16(int(m[1].replace(",", "")) + 64) <= 0:
+                    keep = True   # the log the message names stays
+                    raise ToolError(f"the TFLM arena calibration firmware of {model_path.name} for "
+                                    f"{emu.name} does not build: {exc.message}", hint=exc.hint,
+                                    log_path=exc.log_path) from exc
                 arena -= _round16(int(m[1].replace(",", "")) + 64)
-                if arena <= 0:
-                    raise
                 options["arena_bytes"] = arena
         try:
             harness, _ = run_project(project.dir, timeout_s=900)
@@ -243,7 +245,8 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
             raise EmulatorError(f"the TFLM arena calibration run on {emu.name} reported arena=0.")
         return int(harness.arena_bytes), arena
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 __all__ = ["ArenaPlan", "measure", "recorded", "recorded_for_core", "calibration_board", "with_margin",
