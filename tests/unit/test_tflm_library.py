@@ -254,3 +254,31 @@ def test_runtime_auto_uses_tflm_when_a_tree_is_found_else_aot(tmp_path, monkeypa
     assert choice.runtime == "tflm" and choice.note is None and choice.tflm_dir == tree_root.resolve()
     with pytest.raises(ConfigError, match="unknown runtime 'tvm'"):
         resolve_runtime("tvm")
+
+
+def test_bench_tries_a_library_that_does_not_build_once_and_reports_one_sentence(tmp_path, monkeypatch,
+                                                                                 shared_models):
+    import tinyml.emulators.base as emulators
+    import tinyml.firmware as firmware
+    from tinyml import bench as bench_mod
+    from tinyml.runtimes.tflm.library import LibraryBuildError
+
+    calls = []
+
+    def render(path, board, out_dir, *, runtime, **kw):
+        calls.append((Path(path).stem, runtime))
+        raise LibraryBuildError("the TFLM library for -mcpu=cortex-m55 does not build: compiling x.cc at "
+                                "-O2 failed (Error: bad; log: /cache/x.log).")
+
+    class Runner:
+        def require(self):
+            return None
+
+    monkeypatch.setattr(firmware, "render_firmware", render)
+    monkeypatch.setattr(emulators, "get_runner", lambda name: Runner())
+    monkeypatch.setattr(bench_mod, "runtime_available", lambda rt: None)
+    models = [shared_models / f"{m}.tflite" for m in ("ad01_int8", "kws_ref_model", "vww_96_int8")]
+    result = bench_mod.bench(models, "mps3-an547", runtimes=["tflm"], build_dir=tmp_path, samples=1)
+    assert calls == [("ad01_int8", "tflm")]                       # tried once, not per model
+    assert [r["status"] for r in result.rows] == ["error"] * 3
+    assert len({r["reason"] for r in result.rows}) == 1             # one sentence for all of them
