@@ -19,8 +19,10 @@ import pytest
 
 from tests.conftest import MLPERF_MODELS
 
+# One xdist worker runs the whole module (make test: --dist loadgroup): the module-scoped
+# `runs` fixture builds and runs 8 firmwares, which a second worker would repeat.
 pytestmark = [pytest.mark.needs_tflm, pytest.mark.needs_toolchain, pytest.mark.needs_qemu,
-              pytest.mark.slow]
+              pytest.mark.slow, pytest.mark.xdist_group("tflm_models")]
 
 BOARD = "mps2-an386"
 # BENCHMARKS.md: outputs for the input byte i = (i*37+11) & 0xFF, and TFLM +
