@@ -191,6 +191,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         "source": source_name, "tflm_ref": tree.ref or "a local TFLM tree", "kernels": kernels,
         "input_bytes": input_bytes, "output_bytes": output_bytes, "arena_bytes": arena,
         "inputs": ins, "outputs": outs,
+        "variable_tensors": sum(1 for t in model.tensors if t.is_variable),
         "arena_note": arena_note,
         "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
         "model_symbol": MODEL_SYMBOL, "ops": ops,
