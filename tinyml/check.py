@@ -457,10 +457,10 @@ def _tflm_arena_item(facts: ModelFacts, board) -> Item:
     except TinyMLError:
         rec = None
     if rec is not None:
-        used = int(rec["arena_used_bytes"])
-        return Item("tensor arena (TFLM on the device)", with_margin(used), "measured",
-                    f"arena_used_bytes {used:,} B on {rec.get('measured_on')} with the same core flags "
-                    "+ the firmware's margin (tinyml's TFLM arena record)")
+        need = int(rec["arena_min_bytes"])
+        return Item("tensor arena (TFLM on the device)", with_margin(need), "measured",
+                    f"the smallest arena AllocateTensors accepted on {rec.get('measured_on')} ({need:,} B, "
+                    "same core flags) + the firmware's margin (tinyml's TFLM arena record)")
     return Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
                 "measured by the Python tflite-micro interpreter on this 64-bit host: larger pointer-sized "
                 "bookkeeping than a Cortex-M, but no CMSIS-NN scratch buffers; the first tflm firmware "

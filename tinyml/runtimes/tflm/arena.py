@@ -11,12 +11,16 @@ So the arena comes from the same library on the same core:
   1. a calibration firmware with a generous arena (the emulated board's RAM less
      its stack, heap and a reserve for the rest of the firmware's data) is built
      for a QEMU board whose core flags are the target's, and run once;
-  2. its END line reports TFLM's arena_used_bytes (after AllocateTensors and
-     the inferences), recorded in $TINYML_CACHE_DIR/tflm/arena/ under the model's
-     SHA-256 and the library's cache key (tree, compiler, core flags, levels,
-     kernels): the same inputs give the same figure, so it is measured once;
-  3. the real firmware's arena is that figure + ARENA_MARGIN_PERCENT % +
-     ARENA_MARGIN_BYTES, rounded up to 16 bytes.
+  2. on the device it searches the smallest arena AllocateTensors accepts
+     (binary search, 16-byte steps; arena_used_bytes alone is too small: TFLM's
+     memory planner borrows the free arena while it plans and returns it before
+     it reports), runs the sample with exactly that arena, and prints it on the
+     END line (arena_min=) next to TFLM's arena_used_bytes (arena=); both are
+     recorded in $TINYML_CACHE_DIR/tflm/arena/ under the model's SHA-256 and the
+     library's cache key (tree, compiler, core flags, levels, kernels): the same
+     inputs give the same figures, so it is measured once;
+  3. the real firmware's arena is the smallest working arena +
+     ARENA_MARGIN_PERCENT % + ARENA_MARGIN_BYTES, rounded up to 16 bytes.
 
 Without an emulator for the core (or without QEMU) the host figure with the
 older, larger margin is used and the firmware says so (model.h).
@@ -49,14 +53,14 @@ HOST_MARGIN_BYTES = 1024
 # samples, interpreter and resolver objects, newlib): at least this much, or
 # 1/16 of the RAM when that is more.
 CALIBRATION_RESERVE_BYTES = 8 * 1024
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2   # 2: arena_min_bytes (the smallest arena AllocateTensors accepts)
 
 
 @dataclass(frozen=True)
 class ArenaPlan:
     arena_bytes: int               # what the firmware allocates
     basis: str                     # "device" | "host"
-    used_bytes: int | None         # arena_used_bytes on the device (device basis)
+    used_bytes: int | None         # the smallest arena that worked on the device (device basis)
     host_bytes: int | None         # the host interpreter's figure (host basis)
     measured_on: str | None        # "mps2-an386 (QEMU mps2-an386)"
     note: str                      # one line for model.h and the fit check
@@ -175,13 +179,14 @@ def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str,
                          f"the Python tflite-micro interpreter's figure on this host ({host_bytes:,} B) "
                          f"+ {HOST_MARGIN_PERCENT}% + {HOST_MARGIN_BYTES} B: not measured on the device "
                          f"({fallback_why})")
-    used, given = _calibrate(model_path, emu, opt=opt, kernels=kernels,
-                             strip_error_strings=strip_error_strings, io_bytes=io_bytes,
-                             boards_dirs=boards_dirs, progress=progress)
+    used, smallest, given = _calibrate(model_path, emu, opt=opt, kernels=kernels,
+                                       strip_error_strings=strip_error_strings, io_bytes=io_bytes,
+                                       boards_dirs=boards_dirs, progress=progress)
     rec = {"format": RECORD_FORMAT, "model_sha256": model_sha, "model": model_path.name,
            "library_key": lib.key, "core_flags": list(lib.config.core_flags), "kernels": lib.config.kernels,
            "core_opt": lib.config.core_opt, "kernel_opt": lib.config.kernel_opt,
            "strip_error_strings": lib.config.strip_error_strings, "arena_used_bytes": used,
+           "arena_min_bytes": smallest,
            "calibration_arena_bytes": given, "measured_on": f"{emu.name} (QEMU {emu.emulators.qemu.machine})",
            "host_arena_bytes": host_bytes}
     path = _record_path(model_sha, lib.key)
@@ -191,15 +196,16 @@ def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str,
 
 
 def _device_plan(rec: dict) -> ArenaPlan:
-    used = int(rec["arena_used_bytes"])
-    return ArenaPlan(with_margin(used), "device", used, rec.get("host_arena_bytes"), rec.get("measured_on"),
-                     f"TFLM's arena_used_bytes on {rec.get('measured_on')} ({used:,} B, same library) "
-                     f"+ {ARENA_MARGIN_PERCENT}% + {ARENA_MARGIN_BYTES} B")
+    need = int(rec["arena_min_bytes"])
+    return ArenaPlan(with_margin(need), "device", need, rec.get("host_arena_bytes"), rec.get("measured_on"),
+                     f"the smallest arena AllocateTensors accepted on {rec.get('measured_on')} "
+                     f"({need:,} B with the same library; TFLM's arena_used_bytes "
+                     f"{int(rec['arena_used_bytes']):,} B) + {ARENA_MARGIN_PERCENT}% + {ARENA_MARGIN_BYTES} B")
 
 
 def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_strings: bool,
                io_bytes: int, boards_dirs, progress) -> tuple[int, int]:
-    """Build and run the calibration firmware; (arena_used_bytes, arena given)."""
+    """Build and run the calibration firmware; (arena_used_bytes, smallest arena, arena given)."""
     from ...build import build_project
     from ...emulate import run_project
     from ...firmware import bench_samples, render_firmware
@@ -209,7 +215,8 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
         raise ModelError(f"{model_path.name}: {emu.name} has no RAM left for a TFLM arena "
                          f"({int(emu.memory.ram.size):,} B of RAM, {int(emu.stack_bytes):,} B of stack).",
                          path=model_path)
-    options = {"arena_bytes": arena, "kernels": kernels, "strip_error_strings": strip_error_strings}
+    options = {"arena_bytes": arena, "kernels": kernels, "strip_error_strings": strip_error_strings,
+               "calibrate": True}
     arena_dir().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=arena_dir()))
     keep = False
@@ -241,9 +248,11 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
                                  f"{emu.name} ({emu.core}): AllocateTensors failed with all the RAM the "
                                  "board has for it.", path=model_path) from exc
             raise
-        if not harness.arena_bytes:
-            raise EmulatorError(f"the TFLM arena calibration run on {emu.name} reported arena=0.")
-        return int(harness.arena_bytes), arena
+        smallest = harness.extras.get("arena_min", "")
+        if not harness.arena_bytes or not smallest.isdigit() or int(smallest) < harness.arena_bytes:
+            raise EmulatorError(f"the TFLM arena calibration run on {emu.name} reported arena="
+                                f"{harness.arena_bytes} arena_min={smallest or '?'}.")
+        return int(harness.arena_bytes), int(smallest), arena
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)

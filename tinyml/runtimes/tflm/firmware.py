@@ -142,11 +142,13 @@ def _licenses(tree: TFLMTree) -> list[Path]:
 def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_flags: list[str],
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
                      kernels: str | None = None, strip_error_strings: bool = False, progress=None,
-                     board=None, boards_dirs=None, arena_bytes: int | None = None, **_ignored):
+                     board=None, boards_dirs=None, arena_bytes: int | None = None,
+                     calibrate: bool = False, **_ignored):
     """Write the TFLM model part into `project`; returns tinyml.firmware.ModelSources.
 
-    arena_bytes: use this arena instead of the device-measured one (the arena
-    calibration firmware of arena.py)."""
+    arena_bytes: use this arena instead of the device-measured one; calibrate:
+    the arena calibration firmware of arena.py (finds the smallest arena that
+    AllocateTensors accepts, prints it as arena_min= on the END line)."""
     from ...errors import ModelError
     from ...export import render_model_data
     from ...firmware import ModelSources
@@ -192,7 +194,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         "input_bytes": input_bytes, "output_bytes": output_bytes, "arena_bytes": arena,
         "inputs": ins, "outputs": outs,
         "variable_tensors": sum(1 for t in model.tensors if t.is_variable),
-        "arena_note": arena_note,
+        "arena_note": arena_note, "calibrate": calibrate,
         "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
         "model_symbol": MODEL_SYMBOL, "ops": ops,
         "operator_names": [op.opcode for op in model.operators],
