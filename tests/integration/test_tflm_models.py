@@ -187,7 +187,8 @@ def test_the_arena_is_sized_from_a_run_on_the_emulated_core(runs):
     for name in MLPERF_MODELS:
         run = runs[name, "tflm"]
         project, used = run["project"], run["harness"].arena_bytes
-        recs = [r for r in (recorded(project.model_sha256, k) for k in keys) if r is not None]
+        recs = [r for r in (recorded(project.model_sha256, k) for k in keys)
+                if r is not None and r["core_flags"] == sorted(project.core_flags)]
         assert len(recs) == 1, f"{name}: one arena record for its library"
         assert recs[0]["arena_used_bytes"] == used, "the calibration run and the real run differ"
         assert used <= recs[0]["arena_min_bytes"] < used + 8192

@@ -99,6 +99,9 @@ def make_io_model(path: Path, kind: str, seed: int = 0) -> Path:
     if kind == "int16x8":
         conv.target_spec.supported_ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         conv.inference_input_type = conv.inference_output_type = t.int16
+        # CMSIS-NN's int16 FULLY_CONNECTED takes per-tensor weights only (TFLM's
+        # cmsis_nn/fully_connected.cc refuses per-channel int16x8 in Prepare).
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
     else:
         conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = conv.inference_output_type = t.int8

@@ -244,9 +244,14 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
             harness, _ = run_project(project.dir, timeout_s=900)
         except EmulatorError as exc:
             if "init returned 3" in exc.message:   # AllocateTensors failed (tflm_model.cc.j2)
-                raise ModelError(f"{model_path.name} needs more than {arena:,} bytes of TFLM arena on "
-                                 f"{emu.name} ({emu.core}): AllocateTensors failed with all the RAM the "
-                                 "board has for it.", path=model_path) from exc
+                # TFLM's own log line says why: a kernel that refuses the model in
+                # Prepare, or an arena too small even with all the board's RAM.
+                lines = [ln.strip() for ln in (exc.hint or "").splitlines()
+                         if ln.strip() and not ln.startswith(("TINYML", "tflm:", "last console"))]
+                why = "; ".join(lines[-2:]) or "no TFLM log line"
+                raise ModelError(f"{model_path.name}: TFLM's AllocateTensors fails on {emu.name} "
+                                 f"({emu.core}, {kernels} kernels) with an arena of {arena:,} bytes (all the "
+                                 f"RAM the board has for it): {why}.", path=model_path) from exc
             raise
         smallest = harness.extras.get("arena_min", "")
         if not harness.arena_bytes or not smallest.isdigit() or int(smallest) < harness.arena_bytes:
