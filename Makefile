@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?= -n 2
+# loadgroup: tests marked xdist_group(name) share one worker (and its module fixtures).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup system-deps renode-deps test test-unit demo clean
 

@@ -52,6 +52,12 @@ def runtime_available(runtime: str) -> str | None:
     return f"unknown runtime {runtime!r}"
 
 
+def _is_library_failure(exc: Exception) -> bool:
+    from .runtimes.tflm.library import LibraryBuildError
+
+    return isinstance(exc, LibraryBuildError)
+
+
 def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tuple[str, ...] = ("aot",),
           build_dir: str | Path = "build/bench", samples: int = 4, seed: int = 0, timeout_s: float = 600,
           opt: str = "-Os", jobs: int = 2, emulator: str = "qemu", boards_dirs=None,
@@ -79,6 +85,9 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
     build_dir = Path(build_dir)
     rows: list[dict] = []
     machine, stand_in = None, False
+    # A runtime whose library does not build for this core fails every model the
+    # same way: tried once, the same one-sentence reason for the other rows.
+    broken: dict[str, str] = {}
     for path in paths:
         sample_set = bench_samples(path, samples, seed)
         host = None
@@ -87,6 +96,9 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
             reason = runtime_available(runtime)
             if reason is not None:
                 rows.append({**base, "status": RUNTIME_STATUS_UNAVAILABLE, "reason": reason})
+                continue
+            if runtime in broken:
+                rows.append({**base, "status": "error", "reason": broken[runtime]})
                 continue
             project_dir = build_dir / "bench" / (f"{path.stem}-{board.name}-{runtime}"
                                                  + ("-renode" if emulator == "renode" else ""))
@@ -111,6 +123,9 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
                 # One model a runtime cannot take (an operator it lacks, too big for the
                 # machine) must not hide the others' rows.
                 rows.append({**base, "status": "error", "reason": exc.message})
+                if _is_library_failure(exc):
+                    broken[runtime] = exc.message
+                    say(f"{runtime}: {exc.message}")
                 continue
             machine, stand_in = project_machine, project_stand_in
             if host is None:

@@ -180,7 +180,7 @@ class ModelFacts:
     half_width_constant_bytes: int      # constant tensors with a width multiplier of 0.5
     half_width_pair_bytes: int | None
     tflm_arena_bytes: int
-    tflm_error: str | None = None       # why the tflite-micro interpreter cannot run it
+    tflm_error: str | None = None       # why the tflm firmware (harness I/O) or tflite-micro cannot run it
     aot_error: str | None = None        # why the aot runtime cannot run it
     aot_weights_bytes: int = 0
     aot_arena_bytes: int = 0
@@ -278,11 +278,13 @@ def model_facts(model_path: str | Path) -> ModelFacts:
     model = load_model(model_path)
     consts = [t for t in model.tensors if t.data is not None]
     half_consts, half_pair = _half_width(model)
-    tflm_error = None
+    from .firmware import harness_io_problem
+
+    tflm_error = harness_io_problem(model, "tflm")   # what the tflm firmware refuses, check refuses
     try:
         tflm_arena = tflm_arena_bytes(model_path)
     except ModelError as exc:
-        tflm_arena, tflm_error = 0, exc.message
+        tflm_arena, tflm_error = 0, tflm_error or exc.message
     facts = ModelFacts(
         path=model_path, sha256=sha256_file(model_path), file_bytes=model_path.stat().st_size,
         operator_count=len(model.operators), opcodes=list(model.opcodes),
@@ -293,6 +295,7 @@ def model_facts(model_path: str | Path) -> ModelFacts:
         largest_pair=_largest_pair(model), half_width_constant_bytes=half_consts,
         half_width_pair_bytes=half_pair, tflm_arena_bytes=tflm_arena, tflm_error=tflm_error)
     _aot_facts(model, facts)
+    facts.aot_error = facts.aot_error or harness_io_problem(model, "aot")
     return facts
 
 
@@ -454,6 +457,28 @@ def _reserve_item(board, reserve_percent: float) -> Item:
                 "board", "ram_reserve_percent of the board file, or --reserve-percent")
 
 
+def _tflm_arena_item(facts: ModelFacts, board) -> Item:
+    """The arena a tflm firmware for this board allocates: the device figure
+    when a firmware for this core was built before (runtimes/tflm/arena.py),
+    else the host interpreter's figure with the margin the firmware then uses."""
+    from .boards import core_flags
+    from .runtimes.tflm.arena import recorded_for_core, with_margin
+
+    try:
+        rec = recorded_for_core(facts.sha256, core_flags(board))
+    except TinyMLError:
+        rec = None
+    if rec is not None:
+        need = int(rec["arena_min_bytes"])
+        return Item("tensor arena (TFLM on the device)", with_margin(need), "measured",
+                    f"the smallest arena AllocateTensors accepted on {rec.get('measured_on')} ({need:,} B, "
+                    "same core flags) + the firmware's margin (tinyml's TFLM arena record)")
+    return Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
+                "measured by the Python tflite-micro interpreter on this 64-bit host: larger pointer-sized "
+                "bookkeeping than a Cortex-M, but no CMSIS-NN scratch buffers; the first tflm firmware "
+                "build for this core measures it on the emulated core, and the check then uses that")
+
+
 DEFAULT_FIRMWARE_SAMPLES = 10   # inputs `tinyml firmware` bakes into its test firmware by default
 
 
@@ -492,9 +517,7 @@ def estimate(facts: ModelFacts, board, runtime: str, reserve_percent: float | No
                              "(try --runtime aot).", path=facts.path)
         flash_items = [Item("model (.tflite as a C array)", facts.file_bytes, "exact", str(facts.path.name)),
                        _tflm_code(cf, facts.opcodes)]
-        ram_items = [Item("tensor arena (tflite-micro, host)", facts.tflm_arena_bytes, "estimate",
-                          "measured by the Python tflite-micro interpreter on this 64-bit host: its pointer-sized "
-                          "bookkeeping over-estimates the 32-bit MCU arena by a few hundred bytes to a few KB")]
+        ram_items = [_tflm_arena_item(facts, board)]
         notes.append("The TFLM code figure is the .text of the measured firmwares; their .rodata/.data "
                      "(a few KB of tables and log strings) is not in it: check after a build.")
     if not cf.application_in_runtime:

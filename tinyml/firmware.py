@@ -43,7 +43,7 @@ from .ctemplates import render
 from .boards import qemu_systick_hz, source_of
 from .errors import BoardError, ConfigError, DatasetError, ModelError
 from .runtimes import RUNTIME_SOURCES
-from .runtimes.base import ModelSources  # noqa: F401  (re-exported for callers of the firmware stage)
+from .runtimes.base import HARNESS_DTYPES, ModelSources, harness_io_problem  # noqa: F401  (re-exported)
 
 MANIFEST = "tinyml_firmware.json"
 SAMPLES_FILE = "samples.npz"
@@ -109,20 +109,34 @@ def random_samples(input_bytes: int, count: int, seed: int) -> np.ndarray:
     return rng.integers(-128, 128, size=(count, input_bytes), dtype=np.int64).astype(np.int8)
 
 
-def _model_io(model_path: Path):
+# Tensor types each runtime's firmware exchanges with the harness (main.c moves
+# bytes: the input bytes are the model's input tensors one after the other, in
+# the model's input order, and the same for the outputs).
+@dataclass(frozen=True)
+class HarnessBytes:
+    """Several tensors as the harness sees them: their bytes one after the other."""
+    name: str
+    nbytes: int
+    tensors: tuple
+
+
+def _joined(tensors) -> object:
+    if len(tensors) == 1:
+        return tensors[0]
+    return HarnessBytes("+".join(t.name for t in tensors), sum(t.nbytes for t in tensors), tuple(tensors))
+
+
+def _model_io(model_path: Path, runtime: str = "tflm"):
+    """(model, input, output): the tensor itself for one tensor, else the
+    HarnessBytes of all of them. The default is the most permissive runtime's
+    rule (sample sets); render_firmware applies its runtime's."""
     from .tflite_model import load_model
 
     model = load_model(model_path)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelError(f"{model_path}: the firmware harness runs single-input, single-output models; "
-                         f"this one has {len(model.inputs)} inputs and {len(model.outputs)} outputs.",
-                         path=model_path)
-    inp, out = model.input_tensors[0], model.output_tensors[0]
-    for role, t in (("input", inp), ("output", out)):
-        if t.dtype != "int8":
-            raise ModelError(f"{model_path}: the {role} tensor {t.name!r} is {t.dtype}; the firmware "
-                             "needs a full-integer int8 model (run `tinyml quantize`).", path=model_path)
-    return model, inp, out
+    problem = harness_io_problem(model, runtime)
+    if problem is not None:
+        raise ModelError(f"{model_path}: {problem}.", path=model_path)
+    return model, _joined(model.input_tensors), _joined(model.output_tensors)
 
 
 def dataset_samples(model_path: Path, dataset_path: Path, count: int) -> SampleSet:
@@ -135,6 +149,10 @@ def dataset_samples(model_path: Path, dataset_path: Path, count: int) -> SampleS
     from .quantize import quantize_array
 
     _, inp, _ = _model_io(model_path)
+    if isinstance(inp, HarnessBytes) or inp.dtype != "int8":
+        raise DatasetError(f"{dataset_path}: a dataset is quantized to one int8 input tensor; "
+                           f"{model_path.name} takes {inp.name!r} ({getattr(inp, 'dtype', 'several tensors')}): "
+                           "use seeded inputs (no --dataset).", path=dataset_path)
     try:
         with np.load(dataset_path) as data:
             x, y = data["x"], (data["y"] if "y" in data else None)
@@ -440,8 +458,12 @@ def _run_id(*parts: str) -> str:
 def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runtime: str = "aot",
                     variant: str = "device", samples: SampleSet, per_layer: bool = False,
                     opt: str = "-Os", emulator: str = "qemu", boards_dirs=None,
-                    run_id: str | None = None, console: str | None = None) -> FirmwareProject:
-    """Render the project into out_dir (replaced atomically)."""
+                    run_id: str | None = None, console: str | None = None,
+                    runtime_options: dict | None = None) -> FirmwareProject:
+    """Render the project into out_dir (replaced atomically).
+
+    runtime_options: extra keyword arguments for the runtime's part (the tflm
+    arena calibration passes its own arena_bytes)."""
     from .boards import core_flags
 
     model_path, out_dir = Path(model_path), Path(out_dir)
@@ -455,7 +477,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
         raise ModelError(f"{model_path} does not exist; run `tinyml quantize` first or name a .tflite.",
                          path=model_path)
     board = _load_board(board, boards_dirs)
-    _, inp, out = _model_io(model_path)
+    _, inp, out = _model_io(model_path, runtime)
     if samples.inputs.shape[1] != inp.nbytes:
         raise DatasetError(f"the samples have {samples.inputs.shape[1]} bytes each, the model input "
                            f"{inp.name!r} needs {inp.nbytes}.")
@@ -527,7 +549,7 @@ def render_firmware(model_path: str | Path, board, out_dir: str | Path, *, runti
 
     with atomic_dir(out_dir) as tmp:
         model_part = RUNTIME_SOURCES[runtime](model_path, tmp, source_name, board=target, core_flags=flags,
-                                              opt=opt)
+                                              opt=opt, boards_dirs=boards_dirs, **(runtime_options or {}))
         if model_part.input_bytes != inp.nbytes:
             raise ModelError(f"internal error: the {runtime} runtime reports {model_part.input_bytes} input "
                              f"bytes, the model has {inp.nbytes}.")

@@ -84,6 +84,11 @@ def run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return _isolated("run_litert", model_path, np.asarray(inputs))
 
 
+def run_tflm_bytes(model_path: str | Path, rows: np.ndarray) -> np.ndarray:
+    """The tflite-micro interpreter on harness bytes (see _run_tflm_bytes), run isolated."""
+    return _isolated("run_tflm_bytes", model_path, np.asarray(rows))
+
+
 def tflm_arena_bytes(model_path: str | Path) -> int:
     """Arena bytes the tflite-micro interpreter used for this model, run isolated (see
     _tflm_arena_bytes)."""
@@ -105,6 +110,37 @@ def _run_tflm(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
         outs.append(np.array(interp.get_output(0)).reshape(-1))
         interp.reset()
     return np.stack(outs) if outs else np.zeros((0,), np.int8)
+
+
+def _run_tflm_bytes(model_path: str | Path, rows: np.ndarray) -> np.ndarray:
+    """The tflite-micro interpreter on harness bytes: each row holds the
+    model's input tensors one after the other (model input order, their own
+    dtypes); returns each row's output tensors' bytes one after the other, as
+    int8 (what the firmware prints)."""
+    from .tflite_model import load_model
+
+    model = load_model(model_path)
+    runtime = _tflm()
+    interp = runtime.Interpreter.from_file(str(model_path), arena_size=_ARENA_HEADROOM_BYTES)
+    rows = np.ascontiguousarray(rows, dtype=np.int8).reshape(len(rows), -1)
+    want = sum(t.nbytes for t in model.input_tensors)
+    if rows.shape[1] != want:
+        raise ModelError(f"{model_path}: {rows.shape[1]} input bytes per sample, the model's inputs "
+                         f"take {want}.", path=model_path)
+    outs = []
+    for row in rows:
+        blob, offset = row.tobytes(), 0
+        for i, t in enumerate(model.input_tensors):
+            details = interp.get_input_details(i)
+            value = np.frombuffer(blob[offset:offset + t.nbytes], dtype=details["dtype"])
+            interp.set_input(value.reshape(tuple(details["shape"])), i)
+            offset += t.nbytes
+        interp.invoke()
+        out = b"".join(np.ascontiguousarray(interp.get_output(i)).tobytes()
+                       for i in range(len(model.outputs)))
+        outs.append(np.frombuffer(out, dtype=np.int8))
+        interp.reset()
+    return np.stack(outs) if outs else np.zeros((0, 0), np.int8)
 
 
 def _run_litert(model_path: str | Path, inputs: np.ndarray) -> np.ndarray:
@@ -150,5 +186,7 @@ def _tflm_arena_bytes(model_path: str | Path) -> int:
     return int(match.group(1))
 
 
-_LOCAL = {"run_tflm": _run_tflm, "run_litert": _run_litert, "tflm_arena_bytes": _tflm_arena_bytes}
-_ENGINES = {"run_tflm": "tflite-micro", "run_litert": "LiteRT", "tflm_arena_bytes": "tflite-micro"}
+_LOCAL = {"run_tflm": _run_tflm, "run_litert": _run_litert, "tflm_arena_bytes": _tflm_arena_bytes,
+          "run_tflm_bytes": _run_tflm_bytes}
+_ENGINES = {"run_tflm": "tflite-micro", "run_litert": "LiteRT", "tflm_arena_bytes": "tflite-micro",
+            "run_tflm_bytes": "tflite-micro"}

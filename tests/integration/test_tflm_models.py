@@ -19,8 +19,10 @@ import pytest
 
 from tests.conftest import MLPERF_MODELS
 
+# One xdist worker runs the whole module (make test: --dist loadgroup): the module-scoped
+# `runs` fixture builds and runs 8 firmwares, which a second worker would repeat.
 pytestmark = [pytest.mark.needs_tflm, pytest.mark.needs_toolchain, pytest.mark.needs_qemu,
-              pytest.mark.slow]
+              pytest.mark.slow, pytest.mark.xdist_group("tflm_models")]
 
 BOARD = "mps2-an386"
 # BENCHMARKS.md: outputs for the input byte i = (i*37+11) & 0xFF, and TFLM +
@@ -171,3 +173,55 @@ def test_bench_shows_both_runtimes_side_by_side(tflm_env, shared_models, tmp_pat
     tflm, aot = rows
     assert tflm["pattern_output_head"] == aot["pattern_output_head"] == REFERENCE_OUTPUTS["ad01_int8"]
     assert tflm["runtime_flash_bytes"] > aot["runtime_flash_bytes"]
+
+
+def test_the_arena_is_sized_from_a_run_on_the_emulated_core(runs):
+    """Each tflm firmware's arena is the smallest arena AllocateTensors accepted in
+    the calibration run on the same core (recorded in the cache) + the margin;
+    the calibration ran its sample with exactly that arena, and the real run uses
+    the arena_used_bytes the calibration reported."""
+    from tinyml.runtimes.tflm.arena import recorded, with_margin
+    from tinyml.runtimes.tflm.library import cached_libraries
+
+    keys = {lib["key"] for lib in cached_libraries()}
+    for name in MLPERF_MODELS:
+        run = runs[name, "tflm"]
+        project, used = run["project"], run["harness"].arena_bytes
+        recs = [r for r in (recorded(project.model_sha256, k) for k in keys)
+                if r is not None and r["core_flags"] == sorted(project.core_flags)]
+        assert len(recs) == 1, f"{name}: one arena record for its library"
+        assert recs[0]["arena_used_bytes"] == used, "the calibration run and the real run differ"
+        assert used <= recs[0]["arena_min_bytes"] < used + 8192
+        assert recs[0]["measured_on"].startswith(BOARD)
+        assert project.arena_bytes == with_margin(recs[0]["arena_min_bytes"])
+        header = (project.dir / "model" / "model.h").read_text()
+        assert f"accepted on {BOARD}" in header and f"#define TINYML_ARENA_BYTES {project.arena_bytes}" in header
+
+
+@pytest.mark.parametrize("kind", ["int16x8", "two_outputs"])
+def test_int16x8_and_multi_output_models_run_through_the_tflm_firmware(kind, tflm_env, tmp_path_factory,
+                                                                        tmp_path):
+    """The harness bytes are the model's tensors one after the other: the device
+    output equals the tflite-micro interpreter's, and check agrees it fits."""
+    from tinyml.boards import load_board
+    from tinyml.build import build_project
+    from tinyml.check import estimate, model_facts
+    from tinyml.emulate import host_outputs, run_project
+    from tinyml.firmware import _load_board, bench_samples, render_firmware
+
+    from tests.integration.tiny_models import cached, make_io_model
+
+    model = cached(tmp_path_factory, f"{kind}.tflite", lambda p: make_io_model(p, kind))
+    assert estimate(model_facts(model), load_board(BOARD), "tflm").fits
+    samples = bench_samples(model, 3, seed=5)
+    project = render_firmware(model, _load_board(BOARD, None), tmp_path / "fw", runtime="tflm",
+                              variant="emulator", samples=samples)
+    build_project(project.dir)
+    harness, _ = run_project(project.dir, timeout_s=300)
+    got = np.stack([np.frombuffer(s.output, dtype=np.int8) for s in harness.samples])
+    host = host_outputs(model, samples.inputs)
+    assert got.shape == host.shape and np.array_equal(got, host)
+    if kind == "int16x8":
+        assert got.shape[1] == 8 and len(set(got.view(np.int16).ravel().tolist())) > 2   # 4 int16 values
+    else:
+        assert got.shape[1] == 6                                                          # 4 + 2 int8

@@ -75,6 +75,41 @@ def make_tiny_dense(path: Path, size: int = 4, seed: int = 0) -> Path:
     return path
 
 
+def make_io_model(path: Path, kind: str, seed: int = 0) -> Path:
+    """8 -> Dense(4) as "int8" or "int16x8" (int16 activations and I/O, int8
+    weights), or "two_outputs": 8 -> Dense(4), Dense(2), int8."""
+    from tinyml.tfcompat import tf
+
+    t = tf()
+    t.keras.utils.set_random_seed(seed)
+    if kind == "two_outputs":
+        inp = t.keras.layers.Input((8,))
+        model = t.keras.Model(inp, [t.keras.layers.Dense(4)(inp), t.keras.layers.Dense(2)(inp)])
+    else:
+        model = t.keras.Sequential([t.keras.layers.Input((8,)), t.keras.layers.Dense(4)])
+    rep = np.random.default_rng(seed).normal(size=(16, 8)).astype(np.float32)
+
+    def gen():
+        for sample in rep:
+            yield [sample[None]]
+
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    if kind == "int16x8":
+        conv.target_spec.supported_ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = conv.inference_output_type = t.int16
+        # CMSIS-NN's int16 FULLY_CONNECTED takes per-tensor weights only (TFLM's
+        # cmsis_nn/fully_connected.cc refuses per-channel int16x8 in Prepare).
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    else:
+        conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = t.int8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(conv.convert())
+    return path
+
+
 def cached(tmp_path_factory, name: str, maker) -> Path:
     """One conversion per test session (each xdist worker has its own base temp), shared by modules."""
     path = tmp_path_factory.getbasetemp() / "tinyml-test-models" / name

@@ -154,9 +154,87 @@ def test_resolver_registers_each_operator_type_once_in_first_use_order(tree):
         tflm_fw.plan_resolver(_Model([_Op(0, "CUSTOM:MyOp")]), tree, Path("m.tflite"))
 
 
-def test_arena_is_the_measured_need_plus_a_margin_on_16_bytes():
-    assert tflm_fw.arena_size(24272) == 27728          # 24272 * 1.1 + 1024 = 27723.2 -> 27728
-    assert tflm_fw.arena_size(3984) % 16 == 0 and tflm_fw.arena_size(3984) >= 3984 * 1.1 + 1024
+def test_the_cache_key_does_not_depend_on_the_order_of_the_core_flags(tree):
+    srcs = library_sources(tree, "cmsis_nn")
+    a = LibraryConfig(core_flags=M4F)
+    b = LibraryConfig(core_flags=tuple(reversed(M4F)) + ("-mthumb",))   # reordered, one repeat
+    assert a.core_flags == b.core_flags and a.cxxflags() == b.cxxflags()
+    assert library_key(tree, a, srcs, "gcc 12")[0] == library_key(tree, b, srcs, "gcc 12")[0]
+    other = LibraryConfig(core_flags=("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"))
+    assert library_key(tree, other, srcs, "gcc 12")[0] != library_key(tree, a, srcs, "gcc 12")[0]
+    with pytest.raises(ConfigError, match="-mcpu twice"):
+        LibraryConfig(core_flags=("-mcpu=cortex-m4", "-mcpu=cortex-m7"))
+
+
+def test_resize_nearest_neighbor_avoids_the_gcc12_mve_assembler_bug_only_where_it_applies():
+    rnn = f"{M}/kernels/resize_nearest_neighbor.cc"
+    m55 = LibraryConfig(core_flags=("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"))
+    assert m55.opt_for(rnn, "kernel") == "-O3"                  # -O2 fails in the assembler
+    assert m55.opt_for(f"{M}/kernels/conv.cc", "kernel") == "-O2"
+    assert m55.opt_for(f"{M}/micro_interpreter.cc", "core") == "-Os"
+    m55_o3 = LibraryConfig(core_flags=m55.core_flags, core_opt="-O3", kernel_opt="-O3")
+    assert m55_o3.opt_for(rnn, "kernel") == "-O3" and m55_o3.file_opts([]) == {}
+    m4 = LibraryConfig(core_flags=M4F)
+    assert m4.opt_for(rnn, "kernel") == "-O2"
+    from tinyml.runtimes.tflm.library import SourceFile
+    srcs = [SourceFile(rnn, "kernel"), SourceFile(f"{M}/kernels/conv.cc", "kernel")]
+    assert m55.file_opts(srcs) == {rnn: "-O3"} and m4.file_opts(srcs) == {}
+
+
+def _fake_toolchain(bin_dir: Path, fail_on: str) -> Path:
+    """arm-none-eabi-gcc/g++/ar stand-ins: compiling `fail_on` fails like the
+    assembler does; every compile is counted in calls.txt."""
+    bin_dir.mkdir(parents=True)
+    calls = bin_dir / "calls.txt"
+    compiler = f"""#!/bin/sh
+if [ "$1" = "--version" ]; then echo "fake-arm-none-eabi-gcc 12.2"; exit 0; fi
+echo x >> {calls}
+out=""; src=""; prev=""
+for a in "$@"; do
+  [ "$prev" = "-o" ] && out="$a"
+  [ "$prev" = "-c" ] && src="$a"
+  prev="$a"
+done
+case "$src" in *{fail_on}) echo "/tmp/cc.s:12: Error: syntax error -- 'vcvtne.f32.s32 s15,s17'" >&2; exit 1;; esac
+echo obj > "$out"
+"""
+    for name in ("arm-none-eabi-gcc", "arm-none-eabi-g++"):
+        (bin_dir / name).write_text(compiler)
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "arm-none-eabi-ar").write_text('#!/bin/sh\nshift; out="$1"; shift; cat "$@" > "$out"\n')
+    (bin_dir / "arm-none-eabi-ar").chmod(0o755)
+    return calls
+
+
+def test_a_failed_library_build_is_remembered_with_its_log_and_not_compiled_again(tree, tmp_path, monkeypatch):
+    from tinyml.runtimes.tflm.library import LibraryBuildError, build_library, failures_dir
+
+    calls = _fake_toolchain(tmp_path / "bin", fail_on="kernels/cmsis_nn/softmax.cc")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    monkeypatch.setenv("TINYML_CACHE_DIR", str(tmp_path / "cache"))
+    config = LibraryConfig(core_flags=M4F)
+    with pytest.raises(LibraryBuildError) as first:
+        build_library(tree, config, jobs=1)
+    msg = first.value.message
+    assert "kernels/cmsis_nn/softmax.cc at -O2 failed" in msg and "vcvtne.f32.s32" in msg
+    log = first.value.log_path
+    assert log.is_file() and log.parent.parent == failures_dir() and str(log) in msg
+    assert "vcvtne" in log.read_text()
+    compiled = len(calls.read_text().splitlines())
+    assert compiled >= 1
+    with pytest.raises(LibraryBuildError) as again:       # remembered: the same sentence, no compiler
+        build_library(tree, config, jobs=1)
+    assert again.value.message == msg and "Remembered" in again.value.hint
+    assert len(calls.read_text().splitlines()) == compiled
+    assert not list((tmp_path / "cache" / "tflm" / "lib").glob(".*.tmp"))   # no half-written library
+    with pytest.raises(LibraryBuildError):                # --force compiles again
+        build_library(tree, config, jobs=1, force=True)
+    assert len(calls.read_text().splitlines()) > compiled
+    # a configuration that builds is not affected, and a forced success clears the record
+    _fake_toolchain(tmp_path / "bin2", fail_on="no-such-file.cc")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin2'}:/usr/bin:/bin")
+    lib = build_library(tree, config, jobs=1, force=True)   # same key: only --force gets past the record
+    assert lib.path.is_file() and not (failures_dir() / lib.key).exists()
 
 
 def test_runtime_auto_uses_tflm_when_a_tree_is_found_else_aot(tmp_path, monkeypatch):
@@ -176,3 +254,31 @@ def test_runtime_auto_uses_tflm_when_a_tree_is_found_else_aot(tmp_path, monkeypa
     assert choice.runtime == "tflm" and choice.note is None and choice.tflm_dir == tree_root.resolve()
     with pytest.raises(ConfigError, match="unknown runtime 'tvm'"):
         resolve_runtime("tvm")
+
+
+def test_bench_tries_a_library_that_does_not_build_once_and_reports_one_sentence(tmp_path, monkeypatch,
+                                                                                 shared_models):
+    import tinyml.emulators.base as emulators
+    import tinyml.firmware as firmware
+    from tinyml import bench as bench_mod
+    from tinyml.runtimes.tflm.library import LibraryBuildError
+
+    calls = []
+
+    def render(path, board, out_dir, *, runtime, **kw):
+        calls.append((Path(path).stem, runtime))
+        raise LibraryBuildError("the TFLM library for -mcpu=cortex-m55 does not build: compiling x.cc at "
+                                "-O2 failed (Error: bad; log: /cache/x.log).")
+
+    class Runner:
+        def require(self):
+            return None
+
+    monkeypatch.setattr(firmware, "render_firmware", render)
+    monkeypatch.setattr(emulators, "get_runner", lambda name: Runner())
+    monkeypatch.setattr(bench_mod, "runtime_available", lambda rt: None)
+    models = [shared_models / f"{m}.tflite" for m in ("ad01_int8", "kws_ref_model", "vww_96_int8")]
+    result = bench_mod.bench(models, "mps3-an547", runtimes=["tflm"], build_dir=tmp_path, samples=1)
+    assert calls == [("ad01_int8", "tflm")]                       # tried once, not per model
+    assert [r["status"] for r in result.rows] == ["error"] * 3
+    assert len({r["reason"] for r in result.rows}) == 1             # one sentence for all of them

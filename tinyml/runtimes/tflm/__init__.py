@@ -48,6 +48,20 @@ Building (library.py)
     built with concurrent arm-none-eabi-gcc/g++ processes under a file lock;
     flags as TFLM's Makefile (cortex_m_generic, release_with_logs); CMSIS-NN
     kernels replace the reference ones of the same name unless kernels="reference".
+    The core flags are sorted into one canonical order first (the same core
+    named in another order is the same library). Per-file workarounds for
+    compiler bugs (FILE_OPT_WORKAROUNDS: gcc 12.2's assembler rejects
+    resize_nearest_neighbor.cc at -O2 on MVE-F cores, so -O3 there) are part
+    of the key. A build that fails is remembered in lib/failed/<key>/ (record +
+    the failing file's log) and raised again without compiling (force=True /
+    `tinyml tflm build --force` retries).
+
+Arena (arena.py)
+    The firmware's arena is TFLM's arena_used_bytes from one run of a
+    calibration firmware (generous arena) on a QEMU board with the same core
+    flags, + 2% + 256 B; recorded in $TINYML_CACHE_DIR/tflm/arena/ per model
+    SHA-256 and library key, and read by the fit check. Without such a board
+    or QEMU: the host interpreter's figure + 10% + 1 KB, said in model.h.
 
 Firmware (firmware.py)
     model/model_data.c (the .tflite as an aligned const array), model/model.h and

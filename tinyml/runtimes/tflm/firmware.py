@@ -16,7 +16,6 @@ depend on where the TFLM tree or the cache live.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -31,10 +30,6 @@ from .library import LibraryConfig, TFLMLibrary, build_library
 from .tree import MICRO, TFLMTree
 
 MODEL_SYMBOL = "tinyml_model_data"
-# The host arena measurement is already an upper bound (64-bit structs); the
-# margin covers CMSIS-NN scratch buffers the reference kernels do not ask for.
-ARENA_MARGIN_PERCENT = 10
-ARENA_MARGIN_BYTES = 1024
 _RESOLVER_HEADER = f"{MICRO}/micro_mutable_op_resolver.h"
 
 
@@ -86,11 +81,6 @@ def plan_resolver(model, tree: TFLMTree, model_path: Path) -> list[OpRegistratio
     return out
 
 
-def arena_size(measured_bytes: int) -> int:
-    size = measured_bytes * (100 + ARENA_MARGIN_PERCENT) / 100 + ARENA_MARGIN_BYTES
-    return int(math.ceil(size / 16) * 16)
-
-
 def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_strings: bool) -> LibraryConfig:
     """-Os (the default) builds TFLM as its release Makefile does (core -Os,
     kernels -O2); -O2/-O3 build all of it at that level."""
@@ -100,6 +90,19 @@ def library_config(core_flags: list[str], opt: str, kernels: str, strip_error_st
         core_opt = kernel_opt = opt
     return LibraryConfig(core_flags=tuple(core_flags), kernels=kernels, core_opt=core_opt,
                          kernel_opt=kernel_opt, strip_error_strings=strip_error_strings)
+
+
+_TFLITE_TYPES = {"int8": "kTfLiteInt8", "int16": "kTfLiteInt16"}
+
+
+def _io_slices(tensors) -> list[dict]:
+    """Each tensor's place in the harness bytes (one after the other)."""
+    out, offset = [], 0
+    for t in tensors:
+        out.append({"name": t.name, "dtype": t.dtype, "tflite_type": _TFLITE_TYPES[t.dtype],
+                    "offset": offset, "nbytes": t.nbytes, "shape": list(t.shape)})
+        offset += t.nbytes
+    return out
 
 
 def _header_closure(tree: TFLMTree, lib: TFLMLibrary, source: Path, project: Path) -> list[Path]:
@@ -140,11 +143,18 @@ def _licenses(tree: TFLMTree) -> list[Path]:
 def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_flags: list[str],
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
                      kernels: str | None = None, strip_error_strings: bool = False, progress=None,
-                     **_ignored):
-    """Write the TFLM model part into `project`; returns tinyml.runtimes.base.ModelSources."""
+                     board=None, boards_dirs=None, arena_bytes: int | None = None,
+                     calibrate: bool = False, **_ignored):
+    """Write the TFLM model part into `project`; returns tinyml.runtimes.base.ModelSources.
+
+    arena_bytes: use this arena instead of the device-measured one; calibrate:
+    the arena calibration firmware of arena.py (finds the smallest arena that
+    AllocateTensors accepts, prints it as arena_min= on the END line)."""
+    from ...errors import ModelError
     from ...export import render_model_data
     from ...interpreters import tflm_arena_bytes
     from ...tflite_model import load_model
+    from .arena import measure
     from .locate import require_tree
 
     model_path = Path(model_path)
@@ -152,10 +162,27 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
     tree = require_tree(tflm_dir)
     model = load_model(model_path)
     ops = plan_resolver(model, tree, model_path)
-    inp, out = model.input_tensors[0], model.output_tensors[0]
-    arena = arena_size(tflm_arena_bytes(model_path))
+    from ..base import harness_io_problem
+
+    problem = harness_io_problem(model, "tflm")
+    if problem is not None:
+        raise ModelError(f"{model_path}: {problem}.", path=model_path)
+    ins, outs = _io_slices(model.input_tensors), _io_slices(model.output_tensors)
+    input_bytes, output_bytes = sum(t["nbytes"] for t in ins), sum(t["nbytes"] for t in outs)
     lib = build_library(tree, library_config(core_flags, opt, kernels, strip_error_strings),
                         progress=progress)
+    if arena_bytes is not None:
+        arena, arena_note = int(arena_bytes), "given by the caller (arena calibration firmware)"
+    else:
+        try:
+            host_bytes = tflm_arena_bytes(model_path)
+        except ModelError:
+            host_bytes = None
+        io_bytes = input_bytes + output_bytes
+        plan = measure(model_path, lib, board, core_flags, opt=opt, kernels=kernels,
+                       strip_error_strings=strip_error_strings, host_bytes=host_bytes,
+                       io_bytes=io_bytes, boards_dirs=boards_dirs, progress=progress)
+        arena, arena_note = plan.arena_bytes, plan.note
 
     model_dir = project / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -164,8 +191,10 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         (model_dir / name).write_text(text)
     ctx = {
         "source": source_name, "tflm_ref": tree.ref or "a local TFLM tree", "kernels": kernels,
-        "input_bytes": inp.nbytes, "output_bytes": out.nbytes, "arena_bytes": arena,
-        "margin_percent": ARENA_MARGIN_PERCENT, "margin_bytes": ARENA_MARGIN_BYTES,
+        "input_bytes": input_bytes, "output_bytes": output_bytes, "arena_bytes": arena,
+        "inputs": ins, "outputs": outs,
+        "variable_tensors": sum(1 for t in model.tensors if t.is_variable),
+        "arena_note": arena_note, "calibrate": calibrate,
         "weights_bytes": model_path.stat().st_size, "operator_count": len(model.operators),
         "model_symbol": MODEL_SYMBOL, "ops": ops,
         "operator_names": [op.opcode for op in model.operators],
@@ -200,8 +229,8 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         runtime_sources=["model/tflm_model.cc", "tflm/libtflm.a"],
         arena_bytes=arena,
         weights_bytes=model_path.stat().st_size,
-        input_bytes=inp.nbytes,
-        output_bytes=out.nbytes,
+        input_bytes=input_bytes,
+        output_bytes=output_bytes,
         operators=[op.opcode for op in model.operators],
         link_libraries=["tflm/libtflm.a"],
     )

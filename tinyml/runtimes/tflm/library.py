@@ -39,12 +39,57 @@ from .tree import MICRO, TFLMTree, is_kernel_source
 LIBRARY_NAME = "libtflm.a"
 BUILD_RECORD = "build.json"
 KERNEL_SETS = ("cmsis_nn", "reference")
-_FORMAT = 1  # bump when the way the library is built changes
+_FORMAT = 2  # bump when the way the library is built changes
 _TOOLCHAIN_HINT = "install gcc-arm-none-eabi and libstdc++-arm-none-eabi-newlib (make setup)"
 
 _WARNINGS = ["-Wsign-compare", "-Wdouble-promotion", "-Wunused-variable", "-Wunused-function",
              "-Wswitch", "-Wvla", "-Wall", "-Wextra", "-Wmissing-field-initializers",
              "-Wstrict-aliasing", "-Wno-unused-parameter", "-Wno-type-limits"]
+
+
+def canonical_core_flags(flags) -> tuple[str, ...]:
+    """The core flags sorted and without repeats; an option given twice with
+    different values (-mcpu=a ... -mcpu=b, where the last one wins) is refused
+    rather than guessed."""
+    seen: dict[str, str] = {}
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if name in seen and seen[name] != flag:
+            raise ConfigError(f"core flags name {name} twice ({seen[name]} and {flag}).")
+        seen[name] = flag
+    return tuple(sorted(seen.values()))
+
+
+# Per-file workarounds for compiler bugs, applied to the cores they are seen on.
+# arm-none-eabi-gcc 12.2.1 20221205 (Debian 15:12.2.rel1-1, binutils 2.40) with
+# -mcpu=cortex-m55 (MVE with floating point) at -O2 emits a conditional VCVT in
+# an IT block that its own assembler rejects for TFLM's resize_nearest_neighbor.cc:
+#   Error: syntax error -- `vcvtne.f32.s32 s15,s17'
+# ("vcvtne" parses as MVE's VCVTN, not VCVT with condition NE). -Os and -O3
+# compile it; -O3 keeps the kernel optimized for speed. Only the -O2 level is
+# replaced, so -Os/-O3 builds and other cores are unchanged.
+@dataclass(frozen=True)
+class FileOptWorkaround:
+    source: str                 # path suffix of the source file
+    cpus: tuple[str, ...]       # -mcpu= values it applies to
+    bad_opt: str
+    opt: str
+    why: str
+
+
+FILE_OPT_WORKAROUNDS = (
+    FileOptWorkaround(source=f"{MICRO}/kernels/resize_nearest_neighbor.cc",
+                      cpus=("cortex-m55", "cortex-m85"), bad_opt="-O2", opt="-O3",
+                      why="arm-none-eabi-gcc 12.2 with MVE-F at -O2: assembler rejects "
+                          "'vcvtne.f32.s32' (conditional VCVT read as VCVTN)"),
+)
+
+
+def _cpu(core_flags) -> str | None:
+    for flag in core_flags:
+        if flag.startswith("-mcpu="):
+            return flag.split("=", 1)[1].split("+", 1)[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -56,6 +101,9 @@ class LibraryConfig:
     strip_error_strings: bool = False    # TFLM's BUILD_TYPE=release
 
     def __post_init__(self) -> None:
+        # One canonical order: gcc reads -mcpu/-mthumb/-mfpu/-mfloat-abi independently of their
+        # order, so the same core named in another order must be the same library (cache key).
+        object.__setattr__(self, "core_flags", canonical_core_flags(self.core_flags))
         if self.kernels not in KERNEL_SETS:
             raise ConfigError(f"unknown TFLM kernel set {self.kernels!r}; choose one of "
                               f"{', '.join(KERNEL_SETS)}.")
@@ -84,6 +132,24 @@ class LibraryConfig:
 
     def cflags(self) -> list[str]:
         return ["-std=c17", "-Wimplicit-function-declaration", *self.common_flags()]
+
+    def opt_for(self, path: str, group: str) -> str:
+        """The optimization level of one library source (a workaround may replace it)."""
+        opt = self.core_opt if group == "core" else self.kernel_opt
+        cpu = _cpu(self.core_flags)
+        for w in FILE_OPT_WORKAROUNDS:
+            if path.endswith(w.source) and cpu in w.cpus and opt == w.bad_opt:
+                return w.opt
+        return opt
+
+    def file_opts(self, sources) -> dict[str, str]:
+        """Sources whose level differs from their group's (part of the cache key)."""
+        out = {}
+        for sf in sources:
+            opt = self.opt_for(sf.path, sf.group)
+            if opt != (self.core_opt if sf.group == "core" else self.kernel_opt):
+                out[sf.path] = opt
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,6 +270,7 @@ def library_key(tree: TFLMTree, config: LibraryConfig, sources: list[SourceFile]
                    "strip_error_strings": config.strip_error_strings},
         "cxxflags": config.cxxflags(),
         "cflags": config.cflags(),
+        "file_opts": config.file_opts(sources),
         "sources": [s.path for s in sources],
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
@@ -261,6 +328,11 @@ def build_library(tree: TFLMTree, config: LibraryConfig, *, jobs: int | None = N
         record = None if force else _existing(out_dir, key)
         if record is not None:
             return result(record, True)
+        failure = None if force else _failure(key)
+        if failure is not None:
+            # Remembered: the same inputs fail the same way, so a bench of many
+            # models reports it once instead of recompiling for each of them.
+            raise _failure_error(failure, remembered=True)
         for stale in libraries_dir().glob(f".{key}.*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed build of this key
         started = time.monotonic()
@@ -278,7 +350,7 @@ def build_library(tree: TFLMTree, config: LibraryConfig, *, jobs: int | None = N
                 if obj_name in seen:
                     raise ConfigError(f"two TFLM sources map to the object {obj_name}.")
                 seen.add(obj_name)
-                opt = config.core_opt if sf.group == "core" else config.kernel_opt
+                opt = config.opt_for(sf.path, sf.group)
                 if sf.path.endswith(".c"):
                     argv = [cc, *config.cflags(), *_WARNINGS, opt]
                 else:
@@ -289,7 +361,14 @@ def build_library(tree: TFLMTree, config: LibraryConfig, *, jobs: int | None = N
                 commands.append((sf, argv, objs / obj_name))
             progress.start(f"building TFLM ({config.kernels} kernels, {len(commands)} files)",
                            len(commands))
-            _compile_all(commands, tree.root, tmp / "logs", jobs or os.cpu_count() or 1, progress)
+            failed = _compile_all(commands, tree.root, tmp / "logs", jobs or os.cpu_count() or 1,
+                                  progress)
+            if failed is not None:
+                sf, res = failed
+                if res.timed_out:   # a loaded machine, not the inputs: not remembered
+                    raise ToolError(f"compiling TFLM's {sf.path} timed out after 900 s "
+                                    "(not remembered: the next build retries).")
+                raise _failure_error(_remember_failure(key, config, sf, res), remembered=False)
             lib = tmp / LIBRARY_NAME
             obj_files = [str(o) for _, _, o in commands]
             # D: deterministic (zero timestamps/uids), s: symbol index.
@@ -307,10 +386,12 @@ def build_library(tree: TFLMTree, config: LibraryConfig, *, jobs: int | None = N
                 "library_bytes": lib.stat().st_size,
             }
             write_json(tmp / BUILD_RECORD, record)
+        shutil.rmtree(failures_dir() / key, ignore_errors=True)   # a forced retry that worked
         return result(record, False)
 
 
-def _compile_all(commands, cwd: Path, log_dir: Path, jobs: int, progress: ProgressSink) -> None:
+def _compile_all(commands, cwd: Path, log_dir: Path, jobs: int, progress: ProgressSink):
+    """Compile every source; returns None, or (source, result) of the first failure."""
     log_dir.mkdir(parents=True, exist_ok=True)
 
     def one(item):
@@ -330,14 +411,52 @@ def _compile_all(commands, cwd: Path, log_dir: Path, jobs: int, progress: Progre
                     f.cancel()
                 break
             progress.advance(1, Path(sf.path).name)
-    if failed is not None:
-        sf, res = failed
-        keep = libraries_dir() / "failed" / (Path(sf.path).name + ".log")
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(res.log_path, keep)
-        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-12:]
-        raise ToolError(f"compiling TFLM's {sf.path} failed (log: {keep}).",
-                        hint="\n".join(tail) or None, log_path=keep)
+    return failed
+
+
+def failures_dir() -> Path:
+    return libraries_dir() / "failed"
+
+
+def _failure(key: str) -> dict | None:
+    rec = failures_dir() / key / "failure.json"
+    try:
+        return json.loads(rec.read_text()) if rec.is_file() else None
+    except json.JSONDecodeError:
+        return None
+
+
+def _remember_failure(key: str, config: LibraryConfig, sf: SourceFile, res) -> dict:
+    """Keep the failing file's log and a record under failed/<key>/ (outside
+    the library's own directory, which only a complete build creates)."""
+    with atomic_dir(failures_dir() / key) as tmp:
+        log = tmp / (Path(sf.path).name + ".log")
+        shutil.copyfile(res.log_path, log)
+        tail = (res.stderr.strip() or res.stdout.strip()).splitlines()
+        errors = [line for line in tail if "error" in line.lower()]
+        record = {"key": key, "source": sf.path, "core_flags": list(config.core_flags),
+                  "opt": config.opt_for(sf.path, sf.group), "timed_out": bool(res.timed_out),
+                  "first_error": (errors or tail or ["(no output)"])[0].strip()[:300],
+                  "log": str(failures_dir() / key / log.name)}
+        write_json(tmp / "failure.json", record)
+    return record
+
+
+class LibraryBuildError(ToolError):
+    """The TFLM library of a configuration does not build (remembered in the cache)."""
+
+
+def _failure_error(record: dict, *, remembered: bool) -> LibraryBuildError:
+    # The same sentence the first time and when remembered: a bench of many
+    # models shows it once.
+    flags = " ".join(record.get("core_flags", []))
+    msg = (f"the TFLM library for {flags} does not build: compiling {record['source']} at "
+           f"{record['opt']} failed ({record['first_error']}; log: {record['log']}).")
+    hint = ("Remembered from an earlier build of the same tree, compiler and flags: not compiled "
+            "again. `tinyml tflm build --board BOARD --force` retries." if remembered else
+            "Remembered: later builds of this configuration report it without compiling again "
+            "(`tinyml tflm build --board BOARD --force` retries).")
+    return LibraryBuildError(msg, hint=hint, log_path=Path(record["log"]))
 
 
 def cached_libraries() -> list[dict]:
@@ -360,5 +479,5 @@ def cached_libraries() -> list[dict]:
     return out
 
 
-__all__ = ["LibraryConfig", "TFLMLibrary", "build_library", "library_sources", "cached_libraries",
+__all__ = ["canonical_core_flags", "failures_dir", "LibraryBuildError", "FILE_OPT_WORKAROUNDS", "LibraryConfig", "TFLMLibrary", "build_library", "library_sources", "cached_libraries",
            "libraries_dir", "KERNEL_SETS"]
