@@ -68,6 +68,15 @@ def pytest_runtest_setup(item):
             pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _tflm_tree_only_where_needed(request, monkeypatch):
+    """CI sets TINYML_TFLM_DIR for the needs_tflm tests. Everywhere else `--runtime auto`
+    (the CLI default) must keep choosing what it chooses without a tree (aot), or every
+    CLI test on another core would build that core's TFLM library (~8 min each)."""
+    if request.node.get_closest_marker("needs_tflm") is None:
+        monkeypatch.delenv("TINYML_TFLM_DIR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
     if not SHARED_MODELS.is_dir():

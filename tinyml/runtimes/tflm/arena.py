@@ -213,8 +213,9 @@ def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_str
     arena = _generous_arena(emu, io_bytes)
     if arena <= 0:
         raise ModelError(f"{model_path.name}: {emu.name} has no RAM left for a TFLM arena "
-                         f"({int(emu.memory.ram.size):,} B of RAM, {int(emu.stack_bytes):,} B of stack).",
-                         path=model_path)
+                         f"({int(emu.memory.ram.size):,} B of RAM: {int(emu.stack_bytes):,} B of stack, "
+                         f"{io_bytes:,} B of input/output buffers (twice) and the rest of the firmware's "
+                         "data come first).", path=model_path)
     options = {"arena_bytes": arena, "kernels": kernels, "strip_error_strings": strip_error_strings,
                "calibrate": True}
     arena_dir().mkdir(parents=True, exist_ok=True)
