@@ -163,17 +163,17 @@ def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str,
         return _device_plan(rec)
     fallback_why = None
     emu = calibration_board(target, core_flags, boards_dirs)
-    if calibrator is None:
-        fallback_why = "this step does not run firmware (emulate, bench, run and firmware measure it)"
-    elif emu is None:
+    if emu is None:
         fallback_why = f"no QEMU board has the core flags {' '.join(core_flags)}"
     else:
-        from ...emulators.base import get_runner
+        from ...emulators import get_runner
 
         try:
             get_runner("qemu").require()
         except ToolError:
             fallback_why = "qemu-system-arm is not installed"
+    if fallback_why is None and calibrator is None:
+        fallback_why = "this step does not run firmware (emulate, bench, run and firmware measure it)"
     if fallback_why is not None:
         if host_bytes is None:
             raise ToolError(f"{model_path.name}: the TFLM arena cannot be measured ({fallback_why}) "
