@@ -63,7 +63,7 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
           opt: str = "-Os", jobs: int = 2, emulator: str = "qemu", boards_dirs=None,
           notify: Callable[[str], None] | None = None, runtime_choices: list[dict] | None = None) -> BenchResult:
     from .build import build_project
-    from .emulate import build_record, host_outputs, run_project, run_renode_suite
+    from .emulate import build_record, calibration, host_outputs, run_project, run_renode_suite
     from .emulators import get_runner
     from .firmware import _load_board, bench_samples, render_firmware
 
@@ -109,7 +109,7 @@ def bench(models: list[str | Path], board_name: str, *, runtimes: list[str] | tu
                                           variant="device" if emulator == "renode" else "emulator",
                                           samples=sample_set, opt=opt,
                                           emulator="qemu" if emulator == "renode" else emulator,
-                                          boards_dirs=boards_dirs)
+                                          boards_dirs=boards_dirs, runtime_options=calibration())
                 built = build_project(project_dir, opt=opt, jobs=jobs)
                 if emulator == "renode":
                     harness, _ = run_renode_suite(build_dir / "bench" / f"{path.stem}-{runtime}", board, project, path,

@@ -22,7 +22,8 @@ import numpy as np
 
 from .artifacts import write_json
 from .errors import ConfigError, EmulatorError
-from .harness import HarnessResult, parse_lines, require_complete
+from .harness import HarnessResult, parse_lines, require_complete  # noqa: F401
+from .project_run import checked_harness, run_project  # noqa: F401  (the emulate stage's runner, shared)
 
 HOST_REFERENCE = "tflite-micro Python interpreter (tinyml.interpreters.run_tflm)"
 
@@ -115,43 +116,6 @@ def build_record(*, harness: HarnessResult, board: str, emulator: str, machine: 
     return record
 
 
-def run_project(project_dir: Path, *, emulator: str = "qemu", timeout_s: float = 300) -> tuple[HarnessResult, object]:
-    """Run a built emulator-variant project; returns the parsed, complete harness result."""
-    from .emulators import get_runner
-    from .emulators.base import RunRequest
-    from .firmware import FirmwareProject
-
-    project = FirmwareProject.load(project_dir)
-    if project.variant != "emulator" or project.machine is None:
-        raise ConfigError(f"{project_dir} is a {project.variant} build; emulate runs the emulator variant.")
-    runner = get_runner(emulator)
-    runner.require()
-    elf = project_dir / "build" / "firmware.elf"
-    if not elf.is_file():
-        raise ConfigError(f"{elf} does not exist; build the project first (tinyml build).", path=elf)
-    request = RunRequest(elf=elf.resolve(), machine=project.machine, work_dir=project_dir.resolve(),
-                         timeout_s=timeout_s, console=project.console, serial_index=project.serial_index,
-                         icount_shift=project.icount_shift)
-    output = runner.run(request)
-    harness = checked_harness(output, f"{project.board} on {emulator} {project.machine}", emulator,
-                              project.run_id, timeout_s)
-    return harness, output
-
-
-def checked_harness(output, where: str, tool: str, run_id: str, timeout_s: float) -> HarnessResult:
-    """The runner's console lines parsed; a hang, fault, stale image or bad exit is an EmulatorError."""
-    harness = parse_lines(output.lines, expected_run_id=run_id)
-    if output.timed_out:
-        where += f" (killed after the {timeout_s:g} s timeout, host time)"
-    require_complete(harness, where, timed_out=output.timed_out, log_path=output.log_path,
-                     detail=output.notes[0] if output.notes else None)
-    if output.returncode not in (0, None):
-        why = f" ({output.notes[0]})" if output.notes else ""
-        raise EmulatorError(f"{where}: {tool} exited with status {output.returncode} after TINYML END{why}.",
-                            hint="\n".join(output.lines[-12:]), log_path=output.log_path)
-    return harness
-
-
 def emulate_path(build_dir: str | Path, board: str, emulator: str, per_layer: bool = False) -> Path:
     """emulate/<board>-<emulator>.json; a per-layer profile: emulate/<board>-<emulator>-layers.json."""
     return Path(build_dir) / "emulate" / f"{board}-{emulator}{'-layers' if per_layer else ''}.json"
@@ -185,7 +149,7 @@ def emulate(build_dir: str | Path, board_name: str, *, model: str | Path | None 
     say(f"rendering the {emulator} variant of {board.name} ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="emulator",
                               samples=sample_set, per_layer=per_layer, opt=opt, emulator=emulator,
-                              boards_dirs=boards_dirs, console=console)
+                              boards_dirs=boards_dirs, console=console, runtime_options=calibration())
     say(f"building {project_dir.name} for {project.target_board} ({' '.join(project.core_flags)} {opt})")
     built = build_project(project_dir, opt=opt, jobs=jobs)
     say(f"running on {emulator} -M {project.machine}"
@@ -234,6 +198,13 @@ def run_renode_suite(build_dir: Path, board, project, model_path: Path, *, timeo
     return harness, suite
 
 
+def calibration() -> dict:
+    """runtime_options for render_firmware: the tflm runtime measures its arena with these."""
+    from .tflm_calibration import runtime_options
+
+    return runtime_options()
+
+
 RENODE_CLOCK_NOTE = ("Renode: DWT CYCCNT at PerformanceInMips x 10^6 Hz counts executed instructions, to within one "
                      "10 us quantum of virtual time (Renode models no pipeline or wait states), so these 'cycles' "
                      "are instructions, not the real core's cycles")
@@ -251,7 +222,8 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", "renode")
     say(f"rendering {board.name}'s device firmware for Renode ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="device",
-                              samples=sample_set, per_layer=per_layer, opt=opt, boards_dirs=boards_dirs)
+                              samples=sample_set, per_layer=per_layer, opt=opt, boards_dirs=boards_dirs,
+                              runtime_options=calibration())
     say(f"building {project_dir.name} ({' '.join(project.core_flags)} {opt})")
     built = build_project(project_dir, opt=opt, jobs=jobs)
     harness, suite = run_renode_suite(build_dir, board, project, model_path, timeout_s=timeout_s, say=say,

@@ -673,11 +673,13 @@ def resolve_inputs(build_dir: Path, board_name: str, model, samples: int, seed: 
 def firmware(build_dir: str | Path, board_name: str, *, runtime: str = "aot", model: str | Path | None = None,
              variant: str = "device", samples: int = 10, seed: int = 0, dataset: str | Path | None = None,
              per_layer: bool = False, opt: str = "-Os", emulator: str = "qemu", boards_dirs=None,
-             out_dir: str | Path | None = None) -> FirmwareProject:
-    """The `tinyml firmware` stage: render into <build-dir>/firmware/<board>-<runtime>[-qemu]/."""
+             out_dir: str | Path | None = None, runtime_options: dict | None = None) -> FirmwareProject:
+    """The `tinyml firmware` stage: render into <build-dir>/firmware/<board>-<runtime>[-qemu]/.
+    runtime_options: see render_firmware (the callers pass tinyml.tflm_calibration's)."""
     build_dir = Path(build_dir)
     model_path, board, sample_set = resolve_inputs(build_dir, board_name, model, samples, seed, dataset,
                                                    boards_dirs)
     dest = Path(out_dir) if out_dir else project_dir_for(build_dir, board.name, runtime, variant, emulator)
     return render_firmware(model_path, board, dest, runtime=runtime, variant=variant, samples=sample_set,
-                           per_layer=per_layer, opt=opt, emulator=emulator, boards_dirs=boards_dirs)
+                           per_layer=per_layer, opt=opt, emulator=emulator, boards_dirs=boards_dirs,
+                           runtime_options=runtime_options)

@@ -38,10 +38,7 @@ MIN_LINE_TIMEOUT_S = 1.0
 # (stm32f4-discovery, 0.5 virtual s): 1 us took 56 s of host time, 10 us 3.3 s, 100 us 3.3 s.
 # Renode's default of 100 us rounds a small model's inference by up to 10%.
 QUANTUM_US = 10
-INSTALL_HINT = ("install Renode: the portable Linux package (renode-<version>.linux-portable.tar.gz from "
-                "https://github.com/renode/renode/releases, unpack it and put its folder on PATH) or the "
-                ".deb/.rpm package from the same page; renode-test also needs its Python packages: "
-                "pip install -r <renode folder>/tests/requirements.txt")
+from .emulators.renode import INSTALL_HINT  # noqa: E402,F401  (the runner's; re-exported)
 
 
 @lru_cache(maxsize=1)
@@ -267,6 +264,7 @@ def export(build_dir: str | Path, board_name: str, out_dir: str | Path, *, runti
     """`tinyml renode export`: build the board's device firmware and write a self-contained suite."""
     from .build import build_project
     from .firmware import project_dir_for, render_firmware, resolve_inputs
+    from .tflm_calibration import runtime_options
 
     say = notify or (lambda _m: None)
     out_dir = Path(out_dir)
@@ -277,7 +275,8 @@ def export(build_dir: str | Path, board_name: str, out_dir: str | Path, *, runti
     project_dir = project_dir_for(Path(build_dir), board.name, runtime, "emulator", "renode")
     say(f"rendering {board.name}'s device firmware ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="device",
-                              samples=sample_set, opt=opt, boards_dirs=boards_dirs)
+                              samples=sample_set, opt=opt, boards_dirs=boards_dirs,
+                              runtime_options=runtime_options())
     say(f"building {project_dir.name}")
     build_project(project_dir, opt=opt, jobs=jobs)
     suite = write_suite(out_dir, board, project, project_dir / "build" / "firmware.elf")

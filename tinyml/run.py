@@ -248,7 +248,8 @@ def _board_stages(r: _Runner, int8: Path, check_boards, emulate_boards, samples,
             from .build import build as run_build
             from .firmware import firmware
             from .check import check_to_build
-            firmware(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
+            from .tflm_calibration import runtime_options
+            firmware(build, board.name, runtime=runtime, boards_dirs=boards_dirs, runtime_options=runtime_options())
             res = run_build(build, board.name, runtime=runtime, boards_dirs=boards_dirs)
             # The fit check again, now from the linked ELF: the estimate is replaced.
             checked, _ = check_to_build(int8, board.name, build, runtime=runtime, boards_dirs=boards_dirs)

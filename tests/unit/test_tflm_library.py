@@ -258,7 +258,7 @@ def test_runtime_auto_uses_tflm_when_a_tree_is_found_else_aot(tmp_path, monkeypa
 
 def test_bench_tries_a_library_that_does_not_build_once_and_reports_one_sentence(tmp_path, monkeypatch,
                                                                                  shared_models):
-    import tinyml.emulators.base as emulators
+    import tinyml.emulators as emulators
     import tinyml.firmware as firmware
     from tinyml import bench as bench_mod
     from tinyml.runtimes.tflm.library import LibraryBuildError

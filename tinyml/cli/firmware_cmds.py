@@ -109,10 +109,12 @@ def firmware(board, runtime, model, emulator_variant, per_layer, out_dir, sample
     from ..firmware import firmware as run_firmware
 
     choice = runtime_choice(runtime, _notify(as_json, "firmware"))
+    from .. import tflm_calibration
+
     project = run_firmware(build_dir, board, runtime=choice.runtime, model=model,
                            variant="emulator" if emulator_variant else "device", samples=samples, seed=seed,
                            dataset=dataset, per_layer=per_layer, opt=opt, boards_dirs=list(boards_dirs) or None,
-                           out_dir=out_dir)
+                           out_dir=out_dir, runtime_options=tflm_calibration.runtime_options())
     if as_json:
         emit_json({"project": str(project.dir), **project.to_dict(), "runtime_choice": choice.to_dict()})
         return

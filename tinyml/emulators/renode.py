@@ -21,9 +21,12 @@ from pathlib import Path
 
 from .. import proc
 from ..errors import ToolError
-from ..renode import INSTALL_HINT
 from .base import RunOutput, RunRequest, Runner
 
+INSTALL_HINT = ("install Renode: the portable Linux package (renode-<version>.linux-portable.tar.gz from "
+                "https://github.com/renode/renode/releases, unpack it and put its folder on PATH) or the "
+                ".deb/.rpm package from the same page; renode-test also needs its Python packages: "
+                "pip install -r <renode folder>/tests/requirements.txt")
 RENODE_TEST = "renode-test"
 RENODE = "renode"
 # A venv with renode-test's Python requirements (robotframework 6.1, psutil, ...), kept apart from

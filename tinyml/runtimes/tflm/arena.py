@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...artifacts import sha256_file, write_json
-from ...errors import EmulatorError, ModelError, TinyMLError, ToolError
+from ...errors import TinyMLError, ToolError
 from .fetch import tflm_cache_dir
 from .library import TFLMLibrary, canonical_core_flags
 
@@ -154,8 +151,12 @@ def _generous_arena(board, io_bytes: int) -> int:
 
 def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str, kernels: str,
             strip_error_strings: bool, host_bytes: int | None, io_bytes: int,
-            boards_dirs=None, progress=None) -> ArenaPlan:
-    """The arena for this model and library (see the module docstring)."""
+            boards_dirs=None, progress=None, calibrator=None) -> ArenaPlan:
+    """The arena for this model and library (see the module docstring).
+
+    calibrator: tinyml.tflm_calibration.calibrate_arena, handed down by the stage that renders
+    the firmware (it builds and runs firmware, which a runtime must not import); without one, and
+    with no record, the host interpreter's figure is used and the note says so."""
     model_sha = sha256_file(model_path)
     rec = recorded(model_sha, lib.key)
     if rec is not None:
@@ -165,12 +166,14 @@ def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str,
     if emu is None:
         fallback_why = f"no QEMU board has the core flags {' '.join(core_flags)}"
     else:
-        from ...emulators.base import get_runner
+        from ...emulators import get_runner
 
         try:
             get_runner("qemu").require()
         except ToolError:
             fallback_why = "qemu-system-arm is not installed"
+    if fallback_why is None and calibrator is None:
+        fallback_why = "this step does not run firmware (emulate, bench, run and firmware measure it)"
     if fallback_why is not None:
         if host_bytes is None:
             raise ToolError(f"{model_path.name}: the TFLM arena cannot be measured ({fallback_why}) "
@@ -179,7 +182,7 @@ def measure(model_path: Path, lib: TFLMLibrary, target, core_flags, *, opt: str,
                          f"the Python tflite-micro interpreter's figure on this host ({host_bytes:,} B) "
                          f"+ {HOST_MARGIN_PERCENT}% + {HOST_MARGIN_BYTES} B: not measured on the device "
                          f"({fallback_why})")
-    used, smallest, given = _calibrate(model_path, emu, opt=opt, kernels=kernels,
+    used, smallest, given = calibrator(model_path, emu, opt=opt, kernels=kernels,
                                        strip_error_strings=strip_error_strings, io_bytes=io_bytes,
                                        boards_dirs=boards_dirs, progress=progress)
     rec = {"format": RECORD_FORMAT, "model_sha256": model_sha, "model": model_path.name,
@@ -201,67 +204,6 @@ def _device_plan(rec: dict) -> ArenaPlan:
                      f"the smallest arena AllocateTensors accepted on {rec.get('measured_on')} "
                      f"({need:,} B with the same library; TFLM's arena_used_bytes "
                      f"{int(rec['arena_used_bytes']):,} B) + {ARENA_MARGIN_PERCENT}% + {ARENA_MARGIN_BYTES} B")
-
-
-def _calibrate(model_path: Path, emu, *, opt: str, kernels: str, strip_error_strings: bool,
-               io_bytes: int, boards_dirs, progress) -> tuple[int, int]:
-    """Build and run the calibration firmware; (arena_used_bytes, smallest arena, arena given)."""
-    from ...build import build_project
-    from ...emulate import run_project
-    from ...firmware import bench_samples, render_firmware
-
-    arena = _generous_arena(emu, io_bytes)
-    if arena <= 0:
-        raise ModelError(f"{model_path.name}: {emu.name} has no RAM left for a TFLM arena "
-                         f"({int(emu.memory.ram.size):,} B of RAM: {int(emu.stack_bytes):,} B of stack, "
-                         f"{io_bytes:,} B of input/output buffers (twice) and the rest of the firmware's "
-                         "data come first).", path=model_path)
-    options = {"arena_bytes": arena, "kernels": kernels, "strip_error_strings": strip_error_strings,
-               "calibrate": True}
-    arena_dir().mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".calibrate-", dir=arena_dir()))
-    keep = False
-    try:
-        samples = bench_samples(model_path, 1, seed=0)
-        for _attempt in range(2):
-            project = render_firmware(model_path, emu, work / "fw", runtime="tflm", variant="emulator",
-                                      samples=samples, opt=opt, boards_dirs=boards_dirs,
-                                      runtime_options=options)
-            try:
-                build_project(project.dir)
-                break
-            except ToolError as exc:
-                # The reserve was not enough for the rest of the firmware's data:
-                # give the arena what the linker says is missing, once.
-                m = re.search(r"region RAM overflowed by ([\d,]+) bytes", exc.message)
-                if m is None or _attempt == 1 or arena - _round16(int(m[1].replace(",", "")) + 64) <= 0:
-                    keep = True   # the log the message names stays
-                    raise ToolError(f"the TFLM arena calibration firmware of {model_path.name} for "
-                                    f"{emu.name} does not build: {exc.message}", hint=exc.hint,
-                                    log_path=exc.log_path) from exc
-                arena -= _round16(int(m[1].replace(",", "")) + 64)
-                options["arena_bytes"] = arena
-        try:
-            harness, _ = run_project(project.dir, timeout_s=900)
-        except EmulatorError as exc:
-            if "init returned 3" in exc.message:   # AllocateTensors failed (tflm_model.cc.j2)
-                # TFLM's own log line says why: a kernel that refuses the model in
-                # Prepare, or an arena too small even with all the board's RAM.
-                lines = [ln.strip() for ln in (exc.hint or "").splitlines()
-                         if ln.strip() and not ln.startswith(("TINYML", "tflm:", "last console"))]
-                why = "; ".join(lines[-2:]) or "no TFLM log line"
-                raise ModelError(f"{model_path.name}: TFLM's AllocateTensors fails on {emu.name} "
-                                 f"({emu.core}, {kernels} kernels) with an arena of {arena:,} bytes (all the "
-                                 f"RAM the board has for it): {why}.", path=model_path) from exc
-            raise
-        smallest = harness.extras.get("arena_min", "")
-        if not harness.arena_bytes or not smallest.isdigit() or int(smallest) < harness.arena_bytes:
-            raise EmulatorError(f"the TFLM arena calibration run on {emu.name} reported arena="
-                                f"{harness.arena_bytes} arena_min={smallest or '?'}.")
-        return int(harness.arena_bytes), int(smallest), arena
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 __all__ = ["ArenaPlan", "measure", "recorded", "recorded_for_core", "calibration_board", "with_margin",

@@ -144,12 +144,14 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
                      opt: str = "-Os", tflm_dir: str | Path | None = None,
                      kernels: str | None = None, strip_error_strings: bool = False, progress=None,
                      board=None, boards_dirs=None, arena_bytes: int | None = None,
-                     calibrate: bool = False, **_ignored):
+                     calibrate: bool = False, calibrator=None, **_ignored):
     """Write the TFLM model part into `project`; returns tinyml.runtimes.base.ModelSources.
 
     arena_bytes: use this arena instead of the device-measured one; calibrate:
     the arena calibration firmware of arena.py (finds the smallest arena that
-    AllocateTensors accepts, prints it as arena_min= on the END line)."""
+    AllocateTensors accepts, prints it as arena_min= on the END line); calibrator: what measures
+    the arena on the emulated core when no record exists (tinyml.tflm_calibration, handed down
+    by the stage rendering the firmware)."""
     from ...errors import ModelError
     from ...export import render_model_data
     from ...interpreters import tflm_arena_bytes
@@ -181,7 +183,7 @@ def firmware_sources(model_path: Path, project: Path, *, source_name: str, core_
         io_bytes = input_bytes + output_bytes
         plan = measure(model_path, lib, board, core_flags, opt=opt, kernels=kernels,
                        strip_error_strings=strip_error_strings, host_bytes=host_bytes,
-                       io_bytes=io_bytes, boards_dirs=boards_dirs, progress=progress)
+                       io_bytes=io_bytes, boards_dirs=boards_dirs, progress=progress, calibrator=calibrator)
         arena, arena_note = plan.arena_bytes, plan.note
 
     model_dir = project / "model"
