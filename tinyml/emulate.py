@@ -235,7 +235,8 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
         runtime=runtime, model_path=model_path, model_sha256=project.model_sha256, inputs=sample_set.inputs,
         labels=sample_set.labels, host=host, clock_hz=int(board.clock_hz), size=built.size,
         extra={"target_board": board.name, "samples_origin": sample_set.origin, "console": project.console,
-               "icount_shift": None, "firmware": str(project_dir), "renode_suite": str(suite),
+               "icount_shift": None, "firmware": str(project_dir), "per_layer": per_layer,
+               "renode_suite": str(suite),
                "renode_mips": renode.mips, "clock_note": RENODE_CLOCK_NOTE,
                "runtime_choice": runtime_choice or {"runtime": runtime, "requested": runtime, "note": None}})
     path = write_json(build_dir / "emulate" / f"{board.name}-renode.json", record)
