@@ -226,6 +226,14 @@ def _bias(o: _Op, channels: int) -> None:
                      f"{' or '.join(wanted)}")
 
 
+def _windowed(o: _Op, x: Tensor, y: Tensor, kh: int, kw: int, out_c: int) -> None:
+    """The bias, and the output shape a filter window of kh x kw over x makes (conv, depthwise)."""
+    _bias(o, out_c)
+    oh = _spatial(o, x.shape[1], kh, int(o.option("stride_h", 1)), int(o.option("dilation_hfactor", 1)), "height")
+    ow = _spatial(o, x.shape[2], kw, int(o.option("stride_w", 1)), int(o.option("dilation_wfactor", 1)), "width")
+    o.expect_shape(y, (x.shape[0], oh, ow, out_c))
+
+
 def _conv(o: _Op) -> None:
     x, w, y = o.tensor("input", 0), o.tensor("filter", 1), o.tensor("output", 0, outputs=True)
     o.positive("stride_h", "stride_w", "dilation_hfactor", "dilation_wfactor")
@@ -236,10 +244,7 @@ def _conv(o: _Op) -> None:
         raise o.fail(f"the input has {x.shape[3]} channels, not a multiple of the filter's {in_c}")
     if out_c % (x.shape[3] // in_c):
         raise o.fail(f"{out_c} output channels do not split into {x.shape[3] // in_c} groups")
-    _bias(o, out_c)
-    oh = _spatial(o, x.shape[1], kh, int(o.option("stride_h", 1)), int(o.option("dilation_hfactor", 1)), "height")
-    ow = _spatial(o, x.shape[2], kw, int(o.option("stride_w", 1)), int(o.option("dilation_wfactor", 1)), "width")
-    o.expect_shape(y, (x.shape[0], oh, ow, out_c))
+    _windowed(o, x, y, kh, kw, out_c)
 
 
 def _depthwise(o: _Op) -> None:
@@ -252,10 +257,7 @@ def _depthwise(o: _Op) -> None:
         raise o.fail(f"{o.label(w, 'filter')} has first dimension {one}; a depthwise filter has 1")
     if out_c % x.shape[3]:
         raise o.fail(f"the filter's {out_c} output channels are not a multiple of the input's {x.shape[3]}")
-    _bias(o, out_c)
-    oh = _spatial(o, x.shape[1], kh, int(o.option("stride_h", 1)), int(o.option("dilation_hfactor", 1)), "height")
-    ow = _spatial(o, x.shape[2], kw, int(o.option("stride_w", 1)), int(o.option("dilation_wfactor", 1)), "width")
-    o.expect_shape(y, (x.shape[0], oh, ow, out_c))
+    _windowed(o, x, y, kh, kw, out_c)
 
 
 def _fully_connected(o: _Op) -> None:

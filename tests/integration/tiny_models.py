@@ -7,6 +7,20 @@ from pathlib import Path
 import numpy as np
 
 
+def _int_converter(t, model, rep: np.ndarray):
+    """A TFLite converter for post-training integer quantization, `rep` its representative data."""
+    rep = rep.astype(np.float32)
+
+    def gen():
+        for sample in rep:
+            yield [sample[None]]
+
+    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    return conv
+
+
 def make_tiny_cnn(path: Path, seed: int = 0) -> Path:
     """8x8x1 -> CONV_2D(4, 3x3, relu) -> MAX_POOL_2D -> DEPTHWISE_CONV_2D -> FULLY_CONNECTED(10) -> SOFTMAX, int8."""
     from tinyml.tfcompat import tf
@@ -23,16 +37,7 @@ def make_tiny_cnn(path: Path, seed: int = 0) -> Path:
         keras.layers.Dense(10),
         keras.layers.Softmax(),
     ])
-    rng = np.random.default_rng(seed)
-    rep = rng.normal(size=(32, 8, 8, 1)).astype(np.float32)
-
-    def gen():
-        for sample in rep:
-            yield [sample[None]]
-
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [t.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
+    conv = _int_converter(t, model, np.random.default_rng(seed).normal(size=(32, 8, 8, 1)))
     conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = t.int8
     conv.inference_output_type = t.int8
@@ -58,15 +63,7 @@ def make_tiny_dense(path: Path, size: int = 4, seed: int = 0) -> Path:
     t = tf()
     t.keras.utils.set_random_seed(seed)
     model = t.keras.Sequential([t.keras.layers.Input((size,)), t.keras.layers.Dense(size)])
-    rep = np.random.default_rng(seed).normal(size=(16, size)).astype(np.float32)
-
-    def gen():
-        for sample in rep:
-            yield [sample[None]]
-
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [t.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
+    conv = _int_converter(t, model, np.random.default_rng(seed).normal(size=(16, size)))
     conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = t.int8
     conv.inference_output_type = t.int8
@@ -87,15 +84,7 @@ def make_io_model(path: Path, kind: str, seed: int = 0) -> Path:
         model = t.keras.Model(inp, [t.keras.layers.Dense(4)(inp), t.keras.layers.Dense(2)(inp)])
     else:
         model = t.keras.Sequential([t.keras.layers.Input((8,)), t.keras.layers.Dense(4)])
-    rep = np.random.default_rng(seed).normal(size=(16, 8)).astype(np.float32)
-
-    def gen():
-        for sample in rep:
-            yield [sample[None]]
-
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [t.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
+    conv = _int_converter(t, model, np.random.default_rng(seed).normal(size=(16, 8)))
     if kind == "int16x8":
         conv.target_spec.supported_ops = [t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         conv.inference_input_type = conv.inference_output_type = t.int16
