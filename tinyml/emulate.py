@@ -218,7 +218,7 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
     from .firmware import project_dir_for, render_firmware
     from .renode import plan
 
-    plan(board)                             # a clear error before building when Renode has no such board
+    renode = plan(board)                    # a clear error before building when Renode has no such board
     project_dir = project_dir_for(build_dir, board.name, runtime, "emulator", "renode")
     say(f"rendering {board.name}'s device firmware for Renode ({runtime}, {sample_set.count} samples)")
     project = render_firmware(model_path, board, project_dir, runtime=runtime, variant="device",
@@ -228,7 +228,6 @@ def _emulate_renode(build_dir: Path, board, model_path: Path, sample_set, *, run
     built = build_project(project_dir, opt=opt, jobs=jobs)
     harness, suite = run_renode_suite(build_dir, board, project, model_path, timeout_s=timeout_s, say=say,
                                       keep_open=keep_open)
-    renode = plan(board)
     host = host_outputs(model_path, sample_set.inputs)
     record = build_record(
         harness=harness, board=board.name, emulator="renode", machine=renode.platform, stand_in=False,
